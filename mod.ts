@@ -1,0 +1,84 @@
+/**
+ * Python's `socketserver` for Deno, Bun and Node: server classes (TCP, UDP, unix stream, unix datagram) that take
+ * requests and hand each to a request-handler class, with mix-ins that choose how requests run.
+ *
+ * The runtime is detected when this module loads; every server also takes an explicit `runtime` option.
+ *
+ * @example A line echo server on a free port
+ * ```ts ignore
+ * import { AsyncTCPServer, StreamRequestHandler } from "./mod.ts";
+ *
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ *
+ * await using server = await new AsyncTCPServer(["127.0.0.1", 0], Echo).listen();
+ * console.log("listening on", server.serverAddress);
+ * await server.serveForever();
+ * ```
+ *
+ * @module
+ */
+import { setDefaultRuntime } from "./src/default_runtime.ts";
+import { detectRuntime } from "./runtimes/detect.ts";
+
+setDefaultRuntime(detectRuntime());
+
+export { BaseServer, type BaseServerOptions, type RequestEntry } from "./src/base_server.ts";
+export { TCPServer, type TCPServerOptions, UnixStreamServer } from "./src/tcp_server.ts";
+export { UDPServer, type UDPServerOptions, UnixDatagramServer } from "./src/udp_server.ts";
+export {
+  AsyncMixIn,
+  type AsyncOptions,
+  type AsyncServer,
+  AsyncTCPServer,
+  AsyncUDPServer,
+  AsyncUnixDatagramServer,
+  AsyncUnixStreamServer,
+} from "./src/mixins/async.ts";
+export type { ServerClass } from "./src/mixins/server_class.ts";
+export {
+  BaseRequestHandler,
+  type RequestHandler,
+  type RequestHandlerClass,
+  runHandler,
+} from "./src/base_request_handler.ts";
+export { StreamRequestHandler } from "./src/stream_request_handler.ts";
+export { type DatagramRequest, DatagramRequestHandler, NoClientAddressError } from "./src/datagram_request_handler.ts";
+export { type BytesLike, Connection } from "./src/connection.ts";
+export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src/buffered_reader.ts";
+export { SocketWriter } from "./src/socket_writer.ts";
+export { BytesWriter } from "./src/bytes_writer.ts";
+export { type HandlerLocation, handlerLocation, loadHandlerClass } from "./src/handler_location.ts";
+export {
+  AddressInUseError,
+  DatagramTooLargeError,
+  HandlerLoadError,
+  LineTooLongError,
+  ServerStateError,
+  SocketTimeoutError,
+  UnsupportedError,
+} from "./src/errors.ts";
+export { checkInetAddress, checkUnixPath, formatAddress, MAX_UNIX_PATH_BYTES } from "./src/address.ts";
+export { getDefaultRuntime, setDefaultRuntime } from "./src/default_runtime.ts";
+export type {
+  Datagram,
+  DatagramListenOptions,
+  DatagramSocket,
+  InetAddress,
+  ResolvedHost,
+  Runtime,
+  SocketAddress,
+  StreamListener,
+  StreamListenOptions,
+  StreamSocket,
+  StreamSocketEvents,
+  UnixAddress,
+  UnixPathState,
+} from "./src/transport.ts";
+export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
+export { denoRuntime } from "./runtimes/deno.ts";
+export { bunRuntime } from "./runtimes/bun.ts";
+export { nodeRuntime } from "./runtimes/node.ts";

@@ -1,0 +1,374 @@
+/**
+ * The Deno adapter: `Deno.listen` and `Deno.listenDatagram` (UDP and unix datagrams need `--unstable-net`).
+ *
+ * Deno's API is typed here by the few members used, so that published types do not depend on Deno's lib.
+ *
+ * @module
+ */
+import { formatAddress } from "../src/address.ts";
+import { UnsupportedError } from "../src/errors.ts";
+import type {
+  Datagram,
+  DatagramListenOptions,
+  DatagramSocket,
+  Runtime,
+  SocketAddress,
+  StreamListener,
+  StreamListenOptions,
+  StreamSocket,
+  StreamSocketEvents,
+} from "../src/transport.ts";
+import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
+
+type DenoAddr =
+  | { transport: "tcp" | "udp"; hostname: string; port: number }
+  | { transport: "unix" | "unixpacket"; path: string };
+
+interface DenoConn {
+  readonly localAddr: DenoAddr;
+  readonly remoteAddr: DenoAddr;
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+  setNoDelay?(enabled?: boolean): void;
+}
+
+interface DenoListener {
+  readonly addr: DenoAddr;
+  accept(): Promise<DenoConn>;
+  close(): void;
+}
+
+interface DenoDatagramConn {
+  readonly addr: DenoAddr;
+  receive(buffer?: Uint8Array): Promise<[Uint8Array, DenoAddr]>;
+  send(data: Uint8Array, to: DenoAddr): Promise<number>;
+  close(): void;
+}
+
+interface DenoApi {
+  listen(options: Record<string, unknown>): DenoListener;
+  listenDatagram?(options: Record<string, unknown>): DenoDatagramConn;
+}
+
+function deno(): DenoApi {
+  return (globalThis as unknown as { Deno: DenoApi }).Deno;
+}
+
+function toAddress(addr: DenoAddr): SocketAddress {
+  return "path" in addr ? addr.path ?? "" : [addr.hostname, addr.port];
+}
+
+/** Bytes read per `read()` call. */
+const READ_SIZE = 64 * 1024;
+/** Bytes queued before `write()` asks the caller to wait for `drain`. */
+const HIGH_WATER_MARK = 64 * 1024;
+/** Small queued chunks are joined into one write up to this size, saving a syscall each. */
+const COALESCE_LIMIT = 64 * 1024;
+
+class DenoStreamSocket implements StreamSocket {
+  readonly localAddress: SocketAddress;
+  readonly remoteAddress: SocketAddress;
+  bufferedAmount = 0;
+  #conn: DenoConn;
+  #events: StreamSocketEvents | null = null;
+  #queue: Uint8Array[] = [];
+  #writing = false;
+  #wantDrain = false;
+  #writeClosing = false;
+  #writeClosed = false;
+  #closing = false;
+  #closed = false;
+  #paused = false;
+  #resume: (() => void) | null = null;
+
+  constructor(conn: DenoConn) {
+    this.#conn = conn;
+    this.localAddress = toAddress(conn.localAddr);
+    this.remoteAddress = toAddress(conn.remoteAddr);
+  }
+
+  attach(events: StreamSocketEvents): void {
+    this.#events = events;
+    void this.#readLoop();
+  }
+
+  async #readLoop(): Promise<void> {
+    const events = this.#events!;
+    const buffer = new Uint8Array(READ_SIZE);
+    for (;;) {
+      if (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
+      if (this.#closed) return;
+      let count: number | null;
+      try {
+        count = await this.#conn.read(buffer);
+      } catch (error) {
+        if (!this.#closed) {
+          events.error(error as Error);
+          this.#finishClose();
+        }
+        return;
+      }
+      if (this.#closed) return;
+      if (count === null) {
+        events.end();
+        if (this.#writeClosed) this.#finishClose();
+        return;
+      }
+      events.data(buffer.slice(0, count));
+    }
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    const resume = this.#resume;
+    this.#resume = null;
+    resume?.();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#closed || this.#writeClosing) return true;
+    this.#queue.push(chunk);
+    this.bufferedAmount += chunk.length;
+    if (!this.#writing) void this.#flush();
+    if (this.bufferedAmount < HIGH_WATER_MARK) return true;
+    this.#wantDrain = true;
+    return false;
+  }
+
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const chunk = this.#nextChunk();
+        let offset = 0;
+        while (offset < chunk.length) offset += await this.#conn.write(chunk.subarray(offset));
+        this.bufferedAmount -= chunk.length;
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#events?.error(error as Error);
+        this.#finishClose();
+      }
+      return;
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#closed) return;
+    if (this.#wantDrain) {
+      this.#wantDrain = false;
+      this.#events?.drain();
+    }
+    if (this.#writeClosing && this.#queue.length === 0) await this.#shutdownWrite();
+    if (this.#closing && this.#queue.length === 0) this.#finishClose();
+  }
+
+  #nextChunk(): Uint8Array {
+    const queue = this.#queue;
+    const first = queue.shift()!;
+    if (queue.length === 0 || first.length >= COALESCE_LIMIT) return first;
+    let size = first.length;
+    let count = 0;
+    while (count < queue.length && size + queue[count].length <= COALESCE_LIMIT) size += queue[count++].length;
+    if (count === 0) return first;
+    const joined = new Uint8Array(size);
+    joined.set(first, 0);
+    let offset = first.length;
+    for (const chunk of queue.splice(0, count)) {
+      joined.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return joined;
+  }
+
+  async #shutdownWrite(): Promise<void> {
+    if (this.#writeClosed) return;
+    this.#writeClosed = true;
+    try {
+      await this.#conn.closeWrite();
+    } catch {
+      // The peer is gone already: nothing to half-close.
+    }
+  }
+
+  closeWrite(): void {
+    if (this.#writeClosing || this.#closed) return;
+    this.#writeClosing = true;
+    if (!this.#writing && this.#queue.length === 0) void this.#shutdownWrite();
+  }
+
+  close(): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    if (!this.#writing && this.#queue.length === 0) this.#finishClose();
+  }
+
+  abort(): void {
+    this.#queue = [];
+    this.bufferedAmount = 0;
+    this.#finishClose();
+  }
+
+  #finishClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+    this.resume();
+    this.#events?.close();
+  }
+
+  setNoDelay(enabled: boolean): void {
+    this.#conn.setNoDelay?.(enabled);
+  }
+}
+
+class DenoStreamListener implements StreamListener {
+  readonly address: SocketAddress;
+  #listener: DenoListener;
+  #closed = false;
+
+  constructor(listener: DenoListener) {
+    this.#listener = listener;
+    this.address = toAddress(listener.addr);
+  }
+
+  static listen(options: StreamListenOptions): DenoStreamListener {
+    const described = options.transport === "unix" ? options.path : formatAddress([options.hostname, options.port]);
+    try {
+      const listener = options.transport === "unix"
+        ? deno().listen({ transport: "unix", path: options.path })
+        : deno().listen({
+          transport: "tcp",
+          hostname: options.hostname,
+          port: options.port,
+          ...(options.reusePort ? { reusePort: true } : {}),
+        });
+      return new DenoStreamListener(listener);
+    } catch (error) {
+      throw bindError(error, described);
+    }
+  }
+
+  async accept(): Promise<StreamSocket | null> {
+    for (;;) {
+      if (this.#closed) return null;
+      try {
+        return new DenoStreamSocket(await this.#listener.accept());
+      } catch (error) {
+        if (this.#closed) return null;
+        const name = (error as Error).name;
+        // A connection reset before it was accepted is the client's business, not the server's.
+        if (name === "ConnectionReset" || name === "ConnectionAborted") continue;
+        throw error;
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#listener.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+class DenoDatagramSocket implements DatagramSocket {
+  readonly address: SocketAddress;
+  #conn: DenoDatagramConn;
+  #buffer: Uint8Array;
+  #maxPacketSize: number;
+  #transport: "udp" | "unixpacket";
+  #closed = false;
+
+  constructor(conn: DenoDatagramConn, maxPacketSize: number, transport: "udp" | "unixpacket") {
+    this.#conn = conn;
+    this.address = toAddress(conn.addr);
+    this.#maxPacketSize = maxPacketSize;
+    // One byte more than allowed, so that an oversize datagram is seen as such instead of silently cut.
+    this.#buffer = new Uint8Array(Math.max(maxPacketSize + 1, 65536));
+    this.#transport = transport;
+  }
+
+  static bind(options: DatagramListenOptions): DenoDatagramSocket {
+    const api = deno();
+    const what = options.transport === "udp" ? "UDP" : "unix datagram sockets";
+    if (typeof api.listenDatagram !== "function") {
+      throw new UnsupportedError(`${what} on Deno need --unstable-net (or "unstable": ["net"] in deno.json)`);
+    }
+    const described = options.transport === "unixgram" ? options.path : formatAddress([options.hostname, options.port]);
+    try {
+      if (options.transport === "unixgram") {
+        const conn = api.listenDatagram({ transport: "unixpacket", path: options.path });
+        return new DenoDatagramSocket(conn, options.maxPacketSize, "unixpacket");
+      }
+      const conn = api.listenDatagram({
+        transport: "udp",
+        hostname: options.hostname,
+        port: options.port,
+        ...(options.reuseAddress ? { reuseAddress: true } : {}),
+        ...(options.reusePort ? { reusePort: true } : {}),
+      });
+      return new DenoDatagramSocket(conn, options.maxPacketSize, "udp");
+    } catch (error) {
+      throw bindError(error, described);
+    }
+  }
+
+  async receive(): Promise<Datagram | null> {
+    for (;;) {
+      if (this.#closed) return null;
+      let data: Uint8Array;
+      let from: DenoAddr;
+      try {
+        [data, from] = await this.#conn.receive(this.#buffer);
+      } catch (error) {
+        if (this.#closed) return null;
+        // An ICMP "port unreachable" from an earlier reply surfaces here on Linux; it is not this request's problem.
+        if ((error as Error).name === "ConnectionRefused") continue;
+        throw error;
+      }
+      const sender = toAddress(from);
+      const address = sender === "" ? null : sender;
+      if (data.length > this.#maxPacketSize) return { data: new Uint8Array(0), from: address, oversize: data.length };
+      return { data: data.slice(), from: address };
+    }
+  }
+
+  async send(data: Uint8Array, to: SocketAddress): Promise<void> {
+    const target: DenoAddr = typeof to === "string"
+      ? { transport: "unixpacket", path: to }
+      : { transport: "udp", hostname: to[0], port: to[1] };
+    if ((typeof to === "string") !== (this.#transport === "unixpacket")) {
+      throw new TypeError(`cannot send to ${formatAddress(to)} from a ${this.#transport} socket`);
+    }
+    await this.#conn.send(data, target);
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#conn.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+/** The Deno adapter: `Deno.listen` for streams, `Deno.listenDatagram` for UDP and unix datagrams. */
+export const denoRuntime: Runtime = {
+  name: "deno",
+  listenStream: (options) => Promise.resolve().then(() => DenoStreamListener.listen(options)),
+  listenDatagram: (options) => Promise.resolve().then(() => DenoDatagramSocket.bind(options)),
+  lookupHost,
+  unixPathState,
+  removeFile,
+};

@@ -1,0 +1,500 @@
+/**
+ * `BaseServer`: the serving loop and every hook of Python's, with no socket of its own.
+ *
+ * @module
+ */
+import { type RequestHandlerClass, runHandler } from "./base_request_handler.ts";
+import { getDefaultRuntime } from "./default_runtime.ts";
+import { ServerStateError } from "./errors.ts";
+import type { Runtime } from "./transport.ts";
+
+/** Options every server takes. Each may also be set as a subclass field or getter; a constructor option wins. */
+export interface BaseServerOptions {
+  /** The runtime adapter; by default the detected one (Deno, Bun or Node). */
+  runtime?: Runtime;
+  /**
+   * When `false`, `serveForever()` and `handleRequest()` do not bind by themselves: call `serverBind()` and
+   * `serverActivate()` (or `listen()`) first, after changing what you need. Default `true`.
+   */
+  bindAndActivate?: boolean;
+  /** Milliseconds `handleRequest()` waits for a request before calling `handleTimeout()`; `null` waits forever. */
+  timeout?: number | null;
+  /** `serverClose()` waits for requests in flight (default `true`); `false` is Python's `daemon_threads`. */
+  blockOnClose?: boolean;
+  /** With `blockOnClose`, how long `serverClose()` waits before aborting requests still running; `null`: no limit. */
+  drainTimeout?: number | null;
+  /** Aborting this signal stops serving, as `shutdown()` does. */
+  signal?: AbortSignal;
+}
+
+/** A request and the address it came from, as `getRequest()` returns them. */
+export type RequestEntry<Request, ClientAddress> = readonly [request: Request, clientAddress: ClientAddress];
+
+const STOP: unique symbol = Symbol("stop");
+const TIMEOUT: unique symbol = Symbol("timeout");
+const SETTINGS = new Set(["runtime", "bindAndActivate", "signal"]);
+
+interface ActiveRequest<Request> {
+  readonly request: Request;
+  task: Promise<void>;
+}
+
+/**
+ * The base of all servers, Python's `BaseServer`: it owns no socket. A subclass says where requests come from by
+ * overriding {@link BaseServer.getRequest}; everything else is the same for every kind of server.
+ *
+ * Methods for the caller: {@link BaseServer.listen}, {@link BaseServer.serveForever},
+ * {@link BaseServer.handleRequest}, {@link BaseServer.shutdown}, {@link BaseServer.serverClose}, `await using`.
+ *
+ * Methods that may be overridden, one by one: `serverBind`, `serverActivate`, `serverClose`, `getRequest`,
+ * `verifyRequest`, `processRequest`, `finishRequest`, `shutdownRequest`, `closeRequest`, `handleError`,
+ * `handleTimeout`, `serviceActions`, `abortRequest`.
+ *
+ * One request flows: `getRequest` → `verifyRequest` → `processRequest` → `finishRequest` (the handler's `setup`,
+ * `handle`, `finish`) → `shutdownRequest` → `closeRequest`. `processRequest` is the one place concurrency lives:
+ * here it waits for the request to finish (Python's synchronous server); the mix-ins change only it.
+ *
+ * @example Requests from any source: rows of a table
+ * ```ts ignore
+ * class RowServer extends BaseServer<Row, number> {
+ *   override async getRequest() {
+ *     const row = await nextUnprocessedRow();
+ *     return row === undefined ? null : [row, row.id] as const;
+ *   }
+ * }
+ * await new RowServer(null, RowHandler).serveForever(); // returns when getRequest() gives null
+ * ```
+ */
+export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddress = unknown> {
+  /** The address the server is bound to; after binding, port 0 is replaced by the real port. */
+  serverAddress: ServerAddress;
+  /** The handler class; a new one serves each request. */
+  RequestHandlerClass: RequestHandlerClass<Request, ClientAddress>;
+
+  /** Milliseconds `handleRequest()` waits for a request before calling `handleTimeout()`; `null` waits forever. */
+  declare timeout: number | null;
+  /** `serverClose()` waits for requests in flight (default `true`). */
+  declare blockOnClose: boolean;
+  /** How long `serverClose()` waits before aborting requests still running (ms); `null` (default) waits for all. */
+  declare drainTimeout: number | null;
+  static {
+    this.prototype.timeout = null;
+    this.prototype.blockOnClose = true;
+    this.prototype.drainTimeout = null;
+  }
+
+  #options: BaseServerOptions;
+  #optionsApplied = false;
+  #listening: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #serving = false;
+  #stopRequested = false;
+  #stop: ((value: typeof STOP) => void) | undefined;
+  #stopped: Promise<typeof STOP> | undefined;
+  #loopDone: Promise<void> = Promise.resolve();
+  #pending: Promise<RequestEntry<Request, ClientAddress> | null> | undefined;
+  #active = new Set<ActiveRequest<Request>>();
+  #slotWaiters: Array<() => void> = [];
+
+  /**
+   * Stores the address, handler class and options. Nothing is bound here (binding is asynchronous, and subclass
+   * fields are not set yet): `listen()`, `serveForever()` or `handleRequest()` bind.
+   *
+   * @param serverAddress where to listen (its form depends on the server class)
+   * @param RequestHandlerClass the handler class, constructed anew for each request
+   * @param options see {@link BaseServerOptions}
+   */
+  constructor(
+    serverAddress: ServerAddress,
+    RequestHandlerClass: RequestHandlerClass<Request, ClientAddress>,
+    options: BaseServerOptions = {},
+  ) {
+    if (typeof RequestHandlerClass !== "function") {
+      throw new TypeError(`RequestHandlerClass must be a handler class, got ${RequestHandlerClass === null ? "null" : typeof RequestHandlerClass}`);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(`options must be an object, got ${options === null ? "null" : typeof options}`);
+    }
+    this.serverAddress = serverAddress;
+    this.RequestHandlerClass = RequestHandlerClass;
+    this.#options = options;
+  }
+
+  /** The runtime adapter this server uses. */
+  get runtime(): Runtime {
+    return this.#options.runtime ?? getDefaultRuntime();
+  }
+
+  /** True while `serveForever()` runs. */
+  get serving(): boolean {
+    return this.#serving;
+  }
+
+  /** True once `serverClose()` was called. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Requests taken and not finished yet (their handler or `shutdownRequest` still runs). */
+  get activeRequests(): number {
+    return this.#active.size;
+  }
+
+  /**
+   * Binds and activates the server (`serverBind()` then `serverActivate()`), once; later calls wait for the first.
+   * On failure the server is closed (nothing stays half-open) and the error is thrown.
+   *
+   * @returns the server, so that `const server = await new TCPServer(...).listen()` works
+   */
+  async listen(): Promise<this> {
+    this.applyOptions();
+    if (this.#closing !== undefined) throw new ServerStateError("cannot listen: the server is closed");
+    this.#listening ??= (async () => {
+      try {
+        await this.serverBind();
+        await this.serverActivate();
+      } catch (error) {
+        await this.serverClose().catch(() => {});
+        throw error;
+      }
+    })();
+    await this.#listening;
+    return this;
+  }
+
+  /**
+   * Serves requests until `shutdown()` is called, the `signal` aborts, or `getRequest()` returns `null`. Binds first
+   * unless `bindAndActivate` is `false`. Each handler error goes to `handleError()`; the loop goes on.
+   *
+   * @throws {ServerStateError} when already serving or closed
+   */
+  serveForever(): Promise<void> {
+    if (this.#serving) return Promise.reject(new ServerStateError("serveForever() is already running"));
+    if (this.#closing !== undefined) return Promise.reject(new ServerStateError("cannot serve: the server is closed"));
+    this.#serving = true;
+    this.#stopRequested = false;
+    this.#stopped = new Promise((resolve) => (this.#stop = resolve));
+    const done = this.#serveLoop();
+    this.#loopDone = done.then(() => {}, () => {});
+    return done;
+  }
+
+  async #serveLoop(): Promise<void> {
+    const signal = this.#options.signal;
+    const onAbort = () => void this.shutdown();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      if (signal?.aborted) return;
+      if (await this.#untilStop(this.#autoListen()) === STOP) return;
+      while (!this.#stopRequested) {
+        const entry = await this.#untilStop(this.#nextRequest());
+        if (entry === STOP) return;
+        this.#pending = undefined;
+        if (entry === null) return;
+        if (await this.#untilStop(this.#handleRequestNoblock(entry)) === STOP) return;
+        await this.#untilStop(this.#serviceActionsQuietly());
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.#serving = false;
+      this.#stop = undefined;
+    }
+  }
+
+  /**
+   * Handles one request: waits up to `timeout` for it (then calls `handleTimeout()`), verifies and processes it.
+   * With a concurrency mix-in, returns once the request is started.
+   */
+  async handleRequest(): Promise<void> {
+    this.applyOptions();
+    await this.#autoListen();
+    const timeout = this.timeout;
+    let entry: RequestEntry<Request, ClientAddress> | null | typeof TIMEOUT;
+    if (timeout === null) entry = await this.#nextRequest();
+    else {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const expired = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, timeout, TIMEOUT)));
+      entry = await Promise.race([this.#nextRequest(), expired]).finally(() => clearTimeout(timer));
+    }
+    if (entry === TIMEOUT) {
+      await this.handleTimeout();
+      return;
+    }
+    this.#pending = undefined;
+    if (entry !== null) await this.#handleRequestNoblock(entry);
+  }
+
+  /**
+   * Stops `serveForever()` at once: it takes no further request and returns. Requests already taken go on (and
+   * `serverClose()` waits for them). Safe to call, and to await, from inside a handler or `serviceActions()`.
+   * `serveForever()` may be called again afterwards.
+   *
+   * @returns a promise resolved when `serveForever()` has returned
+   */
+  shutdown(): Promise<void> {
+    this.#stopRequested = true;
+    this.#stop?.(STOP);
+    return this.#loopDone;
+  }
+
+  /**
+   * Closes the server: stops serving, then (with `blockOnClose`) waits for requests in flight, aborting those still
+   * running after `drainTimeout`. Subclasses close their socket here and call `super.serverClose()`. Idempotent: later
+   * calls return the first call's promise.
+   */
+  serverClose(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.applyOptions();
+    await this.shutdown();
+    await this.#serveLeftover();
+    if (this.blockOnClose) await this.#drain(this.drainTimeout);
+  }
+
+  /** A request taken by `getRequest()` while nobody was serving still gets served: none is lost at close. */
+  async #serveLeftover(): Promise<void> {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    const entry = await Promise.race([pending, new Promise<null>((resolve) => setTimeout(resolve, 0, null))]);
+    if (entry === null) return;
+    this.#pending = undefined;
+    await this.#handleRequestNoblock(entry);
+  }
+
+  /** `serverClose()`, for `await using server = ...`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.serverClose();
+  }
+
+  // ---- hooks that may be overridden ----
+
+  /** Binds the server's socket. Does nothing in `BaseServer`. */
+  serverBind(): void | Promise<void> {}
+
+  /** Starts listening. Does nothing in `BaseServer`. */
+  serverActivate(): void | Promise<void> {}
+
+  /**
+   * Returns the next request and its client address, or `null` when there will be no more (the server was closed, or
+   * the source ran dry): `serveForever()` then returns. Must be overridden.
+   */
+  getRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
+    return Promise.reject(new ServerStateError(`${this.constructor.name} must override getRequest()`));
+  }
+
+  /** Returns whether to process the request. `false` sends it to `shutdownRequest()`. Accepts all by default. */
+  verifyRequest(_request: Request, _clientAddress: ClientAddress): boolean | Promise<boolean> {
+    return true;
+  }
+
+  /**
+   * Processes a verified request: the seam where concurrency lives. Here it runs the request to completion (see
+   * {@link BaseServer.serveRequest}) before the loop takes the next one; the mix-ins start it and return.
+   */
+  processRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
+    return this.serveRequest(request, clientAddress);
+  }
+
+  /** Serves the request: constructs the handler and runs its `setup`, `handle`, `finish`. */
+  async finishRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
+    const handler = new this.RequestHandlerClass(request, clientAddress, this as never);
+    await runHandler(handler);
+  }
+
+  /** Ends a request (stream servers half-close first), then calls `closeRequest()`. */
+  shutdownRequest(request: Request): void | Promise<void> {
+    return this.closeRequest(request);
+  }
+
+  /** Releases a request. Does nothing in `BaseServer`. */
+  closeRequest(_request: Request): void | Promise<void> {}
+
+  /**
+   * Ends a request at once, when `drainTimeout` expires during `serverClose()`. Calls `closeRequest()` by default;
+   * stream servers reset the connection.
+   */
+  abortRequest(request: Request): void | Promise<void> {
+    return this.closeRequest(request);
+  }
+
+  /**
+   * Reports an error raised while serving a request (`request` and `clientAddress` are `null` when it happened before
+   * a request was taken). Prints it with the client's address to stderr; the server goes on. If this throws, the error
+   * is printed and the server still goes on.
+   */
+  handleError(_request: Request | null, clientAddress: ClientAddress | null, error: unknown): void | Promise<void> {
+    const where = clientAddress === null ? "" : ` from ${describeAddress(clientAddress)}`;
+    console.error(`Exception occurred during processing of request${where}:`, error);
+  }
+
+  /** Called when `handleRequest()` waited `timeout` milliseconds for nothing. Does nothing by default. */
+  handleTimeout(): void | Promise<void> {}
+
+  /** Called by `serveForever()` after each request. Does nothing by default. */
+  serviceActions(): void | Promise<void> {}
+
+  // ---- for subclasses and mix-ins ----
+
+  /**
+   * Runs one request to its end as Python's threads do: `finishRequest()`, `handleError()` on failure, and
+   * `shutdownRequest()` always. Tracked, so that `serverClose()` can wait for it. Never rejects.
+   */
+  serveRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
+    const entry: ActiveRequest<Request> = { request, task: Promise.resolve() };
+    this.#active.add(entry);
+    entry.task = this.#serve(request, clientAddress).finally(() => {
+      this.#active.delete(entry);
+      const waiter = this.#slotWaiters.shift();
+      if (waiter !== undefined) waiter();
+    });
+    return entry.task;
+  }
+
+  /**
+   * Resolves once fewer than `limit` requests are active. A mix-in awaits it in `processRequest()` to pause taking
+   * requests at a cap.
+   */
+  async waitForCapacity(limit: number): Promise<void> {
+    while (this.#active.size >= limit) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+  }
+
+  /**
+   * Copies constructor options onto the server, once, so they win over class fields and getters. Runs on first use,
+   * never in the constructor, where subclass fields are not yet set.
+   */
+  applyOptions(): void {
+    if (this.#optionsApplied) return;
+    this.#optionsApplied = true;
+    for (const [key, value] of Object.entries(this.#options)) {
+      if (value === undefined || SETTINGS.has(key)) continue;
+      Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
+    }
+  }
+
+  async #serve(request: Request, clientAddress: ClientAddress): Promise<void> {
+    try {
+      await this.finishRequest(request, clientAddress);
+    } catch (error) {
+      await this.#report(request, clientAddress, error);
+    } finally {
+      await this.#shutdownQuietly(request, clientAddress);
+    }
+  }
+
+  async #handleRequestNoblock([request, clientAddress]: RequestEntry<Request, ClientAddress>): Promise<void> {
+    let accepted: boolean;
+    try {
+      accepted = await this.verifyRequest(request, clientAddress);
+    } catch (error) {
+      await this.#report(request, clientAddress, error);
+      accepted = false;
+    }
+    if (!accepted) {
+      await this.#shutdownQuietly(request, clientAddress);
+      return;
+    }
+    try {
+      await this.processRequest(request, clientAddress);
+    } catch (error) {
+      // A processRequest override failed before handing the request on: Python calls shutdown_request here.
+      await this.#report(request, clientAddress, error);
+      await this.#shutdownQuietly(request, clientAddress);
+    }
+  }
+
+  async #shutdownQuietly(request: Request, clientAddress: ClientAddress): Promise<void> {
+    try {
+      await this.shutdownRequest(request);
+    } catch (error) {
+      await this.#report(request, clientAddress, error);
+    }
+  }
+
+  async #serviceActionsQuietly(): Promise<void> {
+    try {
+      await this.serviceActions();
+    } catch (error) {
+      await this.#report(null, null, error);
+    }
+  }
+
+  async #report(request: Request | null, clientAddress: ClientAddress | null, error: unknown): Promise<void> {
+    try {
+      await this.handleError(request, clientAddress, error);
+    } catch (failure) {
+      this.#lastResort(failure);
+    }
+  }
+
+  #lastResort(error: unknown): void {
+    try {
+      console.error("handleError() itself failed; the server goes on:", error);
+    } catch {
+      // stderr is gone; nothing else can be done.
+    }
+  }
+
+  async #autoListen(): Promise<void> {
+    this.applyOptions();
+    if (this.#listening !== undefined || this.#options.bindAndActivate === false) {
+      await this.#listening;
+      return;
+    }
+    await this.listen();
+  }
+
+  /** The request being fetched; kept across a `shutdown()` or a timeout so that no accepted request is lost. */
+  #nextRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
+    this.#pending ??= this.#fetchRequest();
+    return this.#pending;
+  }
+
+  async #fetchRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
+    for (;;) {
+      try {
+        return await this.getRequest();
+      } catch (error) {
+        if (this.#closing !== undefined) return null;
+        await this.#report(null, null, error);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+  }
+
+  #untilStop<T>(work: Promise<T>): Promise<T | typeof STOP> {
+    if (this.#stopRequested) return Promise.resolve(STOP);
+    return Promise.race([work, this.#stopped!]);
+  }
+
+  async #drain(timeout: number | null): Promise<void> {
+    if (this.#active.size === 0) return;
+    const all = Promise.all(Array.from(this.#active, (entry) => entry.task));
+    if (timeout === null) {
+      await all;
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, timeout, TIMEOUT)));
+    const outcome = await Promise.race([all, expired]);
+    clearTimeout(timer);
+    if (outcome !== TIMEOUT) return;
+    for (const { request } of Array.from(this.#active)) {
+      try {
+        await this.abortRequest(request);
+      } catch (error) {
+        this.#lastResort(error);
+      }
+    }
+  }
+}
+
+function describeAddress(address: unknown): string {
+  if (Array.isArray(address) && address.length === 2) {
+    const [host, port] = address;
+    return String(host).includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+  return typeof address === "string" ? (address === "" ? "(unnamed)" : address) : String(address);
+}

@@ -1,0 +1,243 @@
+/**
+ * `rfile`: a buffered reader over the bytes a request receives.
+ *
+ * @module
+ */
+import { LineTooLongError, SocketTimeoutError } from "./errors.ts";
+
+/** What a reader may ask of the side that feeds it: stop or restart the flow of bytes. */
+export interface FlowControl {
+  /** Stop delivering bytes for now. */
+  pause(): void;
+  /** Deliver bytes again. */
+  resume(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+const NEWLINE = 0x0a;
+
+/** Default of {@link BufferedReader.maxLineLength}: the 64 KiB `http.server` allows, plus its newline. */
+export const DEFAULT_MAX_LINE_LENGTH = 65537;
+
+/** Bytes buffered before the reader pauses its source when nobody is reading. */
+const HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * A buffered reader, the `rfile` of stream and datagram handlers. Python's `BufferedReader` methods, returning
+ * promises: {@link BufferedReader.read}, {@link BufferedReader.read1}, {@link BufferedReader.readline}, and
+ * `for await` over lines.
+ *
+ * Memory stays bounded: `readline()` refuses lines longer than {@link BufferedReader.maxLineLength}, and when nobody
+ * is reading, the source is paused once 64 KiB are buffered, so a flooding client is slowed down instead of buffered.
+ *
+ * @example Echo lines until the client closes
+ * ```ts ignore
+ * for await (const line of this.rfile) await this.wfile.write(line);
+ * ```
+ */
+export class BufferedReader implements AsyncIterable<Uint8Array> {
+  /**
+   * Longest line `readline()` returns when called without a limit, in bytes including the newline. A longer line
+   * raises {@link LineTooLongError} rather than growing memory without bound.
+   */
+  maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
+  /** Milliseconds a read may wait for bytes before failing with {@link SocketTimeoutError}; `null` waits forever. */
+  timeout: number | null = null;
+
+  #chunks: Uint8Array[] = [];
+  #offset = 0;
+  #buffered = 0;
+  #scanned = 0;
+  #ended = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+  #flow: FlowControl | null;
+  #paused = false;
+
+  /**
+   * @param flow the source to pause and resume, or `null` for a reader fed all at once (a datagram)
+   */
+  constructor(flow: FlowControl | null = null) {
+    this.#flow = flow;
+  }
+
+  /** Makes a reader over bytes that are all here already, such as a datagram. */
+  static from(bytes: Uint8Array): BufferedReader {
+    const reader = new BufferedReader();
+    if (bytes.length > 0) reader.push(bytes);
+    reader.end();
+    return reader;
+  }
+
+  /** Feeds bytes in. The reader keeps a view of `chunk`; the caller must not reuse its memory. */
+  push(chunk: Uint8Array): void {
+    if (this.#ended || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#wake !== null) this.#wakeUp();
+    else if (this.#buffered >= HIGH_WATER_MARK && this.#flow !== null && !this.#paused) {
+      this.#paused = true;
+      this.#flow.pause();
+    }
+  }
+
+  /** Marks the end of input: reads return what is left, then empty. */
+  end(): void {
+    this.#ended = true;
+    if (this.#wake !== null) this.#wakeUp();
+  }
+
+  /** Fails the input: reads return what is left, then throw `error`. */
+  fail(error: Error): void {
+    if (this.#error === null && !this.#ended) this.#error = error;
+    this.end();
+  }
+
+  /** Bytes buffered and not read yet. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** True once the input ended and every byte was read. */
+  get atEnd(): boolean {
+    return this.#ended && this.#buffered === 0;
+  }
+
+  /**
+   * Reads one line, newline included. Returns an empty array at end of input. A last line without a newline is
+   * returned as it is.
+   *
+   * @param limit when given, at most this many bytes are returned, as Python does (the caller checks for the newline);
+   * when omitted, a line longer than {@link BufferedReader.maxLineLength} throws {@link LineTooLongError}
+   */
+  async readline(limit?: number): Promise<Uint8Array> {
+    const cap = limit === undefined || limit < 0 ? this.maxLineLength : limit;
+    for (;;) {
+      const end = this.#findNewline(cap);
+      if (end >= 0) return this.#take(end + 1);
+      if (this.#buffered >= cap) {
+        if (limit === undefined || limit < 0) throw new LineTooLongError(cap);
+        return this.#take(cap);
+      }
+      if (this.#ended) return this.#takeRest();
+      await this.#waitForBytes();
+    }
+  }
+
+  /**
+   * Reads `size` bytes, or fewer at end of input. With no size (or a negative one) reads to end of input.
+   */
+  async read(size = -1): Promise<Uint8Array> {
+    if (size === 0) return EMPTY;
+    while (!this.#ended && (size < 0 || this.#buffered < size)) await this.#waitForBytes();
+    if (size < 0 || this.#buffered < size) return this.#takeRest();
+    return this.#take(size);
+  }
+
+  /** Reads whatever is available, at least one byte and at most `size`, waiting only when nothing is buffered. */
+  async read1(size = 65536): Promise<Uint8Array> {
+    if (size === 0) return EMPTY;
+    while (this.#buffered === 0) {
+      if (this.#ended) return this.#takeRest();
+      await this.#waitForBytes();
+    }
+    const first = this.#chunks[0].length - this.#offset;
+    return this.#take(Math.min(size < 0 ? first : size, first));
+  }
+
+  /** Iterates over lines (see {@link BufferedReader.readline}) until end of input. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
+
+  #findNewline(cap: number): number {
+    let position = this.#scanned;
+    let skip = position;
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const chunk = this.#chunks[i];
+      const start = i === 0 ? this.#offset : 0;
+      const size = chunk.length - start;
+      if (skip >= size) {
+        skip -= size;
+        continue;
+      }
+      const found = chunk.indexOf(NEWLINE, start + skip);
+      if (found >= 0) {
+        const index = position + (found - start - skip);
+        return index < cap ? index : -1;
+      }
+      position += size - skip;
+      skip = 0;
+      if (position >= cap) break;
+    }
+    this.#scanned = position;
+    return -1;
+  }
+
+  #take(count: number): Uint8Array {
+    this.#scanned = 0;
+    this.#buffered -= count;
+    const first = this.#chunks[0];
+    const start = this.#offset;
+    if (first.length - start >= count) {
+      const view = first.subarray(start, start + count);
+      if (first.length - start === count) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      } else this.#offset += count;
+      return view;
+    }
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.#chunks[0];
+      const available = chunk.length - this.#offset;
+      const want = Math.min(available, count - filled);
+      out.set(chunk.subarray(this.#offset, this.#offset + want), filled);
+      filled += want;
+      if (want === available) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      } else this.#offset += want;
+    }
+    return out;
+  }
+
+  #takeRest(): Uint8Array {
+    if (this.#buffered > 0) return this.#take(this.#buffered);
+    if (this.#error !== null) throw this.#error;
+    return EMPTY;
+  }
+
+  #waitForBytes(): Promise<void> {
+    if (this.#paused && this.#flow !== null) {
+      this.#paused = false;
+      this.#flow.resume();
+    }
+    const timeout = this.timeout;
+    return new Promise<void>((resolve, reject) => {
+      if (timeout === null) {
+        this.#wake = resolve;
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.#wake = null;
+        reject(new SocketTimeoutError(timeout));
+      }, timeout);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake!;
+    this.#wake = null;
+    wake();
+  }
+}

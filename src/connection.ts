@@ -1,0 +1,161 @@
+/**
+ * The request object of stream servers: one accepted connection, with Python-socket-like methods.
+ *
+ * @module
+ */
+import { BufferedReader } from "./buffered_reader.ts";
+import { SocketTimeoutError } from "./errors.ts";
+import type { SocketAddress, StreamSocket } from "./transport.ts";
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const encoder = new TextEncoder();
+
+/** Turns a string (UTF-8) or any byte view into a `Uint8Array` without copying bytes. */
+export function toBytes(data: Uint8Array | ArrayBufferView | ArrayBuffer | string): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === "string") return encoder.encode(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError(`expected a string, Uint8Array, ArrayBufferView or ArrayBuffer, got ${typeof data}`);
+}
+
+/** Bytes accepted by `write()`-like methods: a string is sent as UTF-8. */
+export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer | string;
+
+/**
+ * One accepted stream connection: the `request` of TCP and unix stream handlers, standing where Python passes the
+ * socket. Reading goes through {@link Connection.reader} (the handler's `rfile`), so `recv()` and `rfile` never
+ * steal bytes from each other.
+ */
+export class Connection {
+  /** The buffered reader over everything this connection receives. */
+  readonly reader: BufferedReader;
+  /** Milliseconds a `sendAll()` may wait for the peer to take bytes; `null` waits forever. */
+  timeout: number | null = null;
+  #socket: StreamSocket;
+  #drainWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  #error: Error | null = null;
+  #closed = false;
+  #closedPromise: Promise<void>;
+  #resolveClosed!: () => void;
+
+  /** @param socket the transport socket; the connection attaches to it at once */
+  constructor(socket: StreamSocket) {
+    this.#socket = socket;
+    this.reader = new BufferedReader(socket);
+    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve));
+    socket.attach({
+      data: (chunk) => this.reader.push(chunk),
+      end: () => this.reader.end(),
+      error: (error) => {
+        this.#error ??= error;
+        this.reader.fail(error);
+        this.#rejectWriters(error);
+      },
+      drain: () => {
+        const waiters = this.#drainWaiters;
+        this.#drainWaiters = [];
+        for (const waiter of waiters) waiter.resolve();
+      },
+      close: () => {
+        this.#closed = true;
+        this.reader.end();
+        this.#rejectWriters(this.#error ?? new Error("connection closed"));
+        this.#resolveClosed();
+      },
+    });
+  }
+
+  /** The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). */
+  get remoteAddress(): SocketAddress {
+    return this.#socket.remoteAddress;
+  }
+
+  /** This end's address. */
+  get localAddress(): SocketAddress {
+    return this.#socket.localAddress;
+  }
+
+  /** True once the connection is fully closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Resolves when the connection is fully closed. */
+  get whenClosed(): Promise<void> {
+    return this.#closedPromise;
+  }
+
+  /** Receives up to `size` bytes; empty at end of input. Python's `socket.recv`. */
+  recv(size = 65536): Promise<Uint8Array> {
+    return this.reader.read1(size);
+  }
+
+  /**
+   * Sends every byte (Python's `sendall`), resolving once the transport has taken them below its high-water mark, so a
+   * slow peer slows the writer down instead of growing memory. Do not modify `data` after calling.
+   */
+  sendAll(data: BytesLike): Promise<void> {
+    if (this.#error !== null) return Promise.reject(this.#error);
+    if (this.#closed) return Promise.reject(new Error("cannot write: the connection is closed"));
+    const bytes = toBytes(data);
+    if (bytes.length === 0 || this.#socket.write(bytes)) return RESOLVED;
+    return this.#waitForDrain();
+  }
+
+  /** Half-closes: the peer reads end of input once queued bytes are sent. Python's `shutdown(SHUT_WR)`. */
+  closeWrite(): void {
+    this.#socket.closeWrite();
+  }
+
+  /** Closes once queued bytes are sent. */
+  close(): void {
+    this.#socket.close();
+  }
+
+  /** Closes at once, dropping queued bytes. */
+  abort(): void {
+    this.#socket.abort();
+  }
+
+  /** Sets TCP_NODELAY: small writes go out at once (Python's `disable_nagle_algorithm`). */
+  setNoDelay(enabled = true): void {
+    this.#socket.setNoDelay(enabled);
+  }
+
+  /** Bytes queued for sending and not yet handed to the OS. */
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  #waitForDrain(): Promise<void> {
+    const timeout = this.timeout;
+    return new Promise<void>((resolve, reject) => {
+      if (timeout === null) {
+        this.#drainWaiters.push({ resolve, reject });
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.#drainWaiters = this.#drainWaiters.filter((waiter) => waiter !== entry);
+        reject(new SocketTimeoutError(timeout));
+      }, timeout);
+      const entry = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.#drainWaiters.push(entry);
+    });
+  }
+
+  #rejectWriters(error: Error): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Named errors. Each says what went wrong and, where it helps, what is allowed instead.
+ *
+ * @module
+ */
+
+/**
+ * The address is already taken by a live socket. `code` is `"EADDRINUSE"`, as the runtimes report it.
+ *
+ * @example Telling a port in use apart from other failures
+ * ```ts ignore
+ * try {
+ *   await server.listen();
+ * } catch (error) {
+ *   if (error instanceof AddressInUseError) console.error(error.message); // "address already in use: 127.0.0.1:8000"
+ * }
+ * ```
+ */
+export class AddressInUseError extends Error {
+  /** Always `"EADDRINUSE"`. */
+  readonly code: "EADDRINUSE" = "EADDRINUSE";
+  /** The address as written in the message. */
+  readonly address: string;
+  /** @param address the address that was taken, formatted for people */
+  constructor(address: string, options?: ErrorOptions) {
+    super(`address already in use: ${address}`, options);
+    this.name = "AddressInUseError";
+    this.address = address;
+  }
+}
+
+/** The runtime cannot do what was asked (for example unix datagram sockets on Node). The message names the runtime. */
+export class UnsupportedError extends Error {
+  /** @param message what is unsupported, where, and what to use instead */
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsupportedError";
+  }
+}
+
+/** A read or write on a request waited longer than the handler's `timeout`. */
+export class SocketTimeoutError extends Error {
+  /** The limit that was exceeded, in milliseconds. */
+  readonly timeout: number;
+  /** @param timeout the limit that was exceeded, in milliseconds */
+  constructor(timeout: number) {
+    super(`timed out after ${timeout} ms`);
+    this.timeout = timeout;
+    this.name = "SocketTimeoutError";
+  }
+}
+
+/** `readline()` found no newline within its limit. Raised instead of growing memory without bound. */
+export class LineTooLongError extends Error {
+  /** The byte limit that was reached. */
+  readonly limit: number;
+  /** @param limit the byte limit that was reached */
+  constructor(limit: number) {
+    super(`line longer than ${limit} bytes: raise rfile.maxLineLength or pass a limit to readline(limit)`);
+    this.limit = limit;
+    this.name = "LineTooLongError";
+  }
+}
+
+/** A datagram longer than the server's `maxPacketSize` arrived. It is reported, never silently cut. */
+export class DatagramTooLargeError extends Error {
+  /** How long the datagram was, at least. */
+  readonly size: number;
+  /** The server's limit. */
+  readonly maxPacketSize: number;
+  /**
+   * @param size how long the datagram was (at least)
+   * @param maxPacketSize the server's limit
+   */
+  constructor(size: number, maxPacketSize: number) {
+    super(`datagram of ${size} bytes or more exceeds maxPacketSize ${maxPacketSize}; it was dropped`);
+    this.size = size;
+    this.maxPacketSize = maxPacketSize;
+    this.name = "DatagramTooLargeError";
+  }
+}
+
+/** A handler class could not be found by URL (see `handlerLocation`). The message names the module and the export. */
+export class HandlerLoadError extends Error {
+  /**
+   * @param message what was looked for and why it failed
+   * @param options the underlying error, if any
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HandlerLoadError";
+  }
+}
+
+/** A method needs a bound server and the server is not bound, or it is closed. */
+export class ServerStateError extends Error {
+  /** @param message what was attempted in which state */
+  constructor(message: string) {
+    super(message);
+    this.name = "ServerStateError";
+  }
+}

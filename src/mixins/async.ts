@@ -1,0 +1,148 @@
+/**
+ * `AsyncMixIn`: each request runs on the event loop while the server takes the next one.
+ *
+ * @module
+ */
+import type { RequestHandlerClass } from "../base_request_handler.ts";
+import type { Connection } from "../connection.ts";
+import type { DatagramRequest } from "../datagram_request_handler.ts";
+import { TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
+import type { InetAddress, SocketAddress, UnixAddress } from "../transport.ts";
+import { UDPServer, type UDPServerOptions, UnixDatagramServer } from "../udp_server.ts";
+import type { ServerClass } from "./server_class.ts";
+
+/** Options `AsyncMixIn` adds. */
+export interface AsyncOptions {
+  /**
+   * Most requests served at once; at the cap the server stops taking requests until one finishes (connections wait
+   * in the listen backlog). `null` (default): no cap.
+   */
+  maxConcurrentRequests?: number | null;
+}
+
+/** What `AsyncMixIn` adds to a server. */
+export interface AsyncServer {
+  /** Most requests served at once, or `null` for no cap. */
+  maxConcurrentRequests: number | null;
+}
+
+/**
+ * Makes `processRequest()` start the handler and return at once, so one server serves many clients concurrently on
+ * the event loop (the selector design Python's docs describe but do not ship). Handlers must not block the event loop:
+ * for CPU-bound work use the threading mix-in.
+ *
+ * Requests in flight are tracked: `serverClose()` waits for them (`blockOnClose`, `drainTimeout`).
+ *
+ * @example A custom server class with the mix-in
+ * ```ts ignore
+ * class MyServer extends AsyncMixIn(TCPServer) {
+ *   override verifyRequest(_request: Connection, [host]: SocketAddress) { return host === "127.0.0.1"; }
+ * }
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function AsyncMixIn<Base extends ServerClass>(base: Base): Base & (new (...args: any[]) => AsyncServer) {
+  class AsyncServerMixIn extends base implements AsyncServer {
+    declare maxConcurrentRequests: number | null;
+    static {
+      this.prototype.maxConcurrentRequests = null;
+    }
+
+    override async processRequest(request: unknown, clientAddress: unknown): Promise<void> {
+      const cap = this.maxConcurrentRequests;
+      if (cap !== null) {
+        if (!Number.isInteger(cap) || cap < 1) {
+          throw new RangeError(`maxConcurrentRequests must be a positive integer or null, got ${cap}`);
+        }
+        await this.waitForCapacity(cap);
+      }
+      void this.serveRequest(request, clientAddress);
+    }
+  }
+  return AsyncServerMixIn;
+}
+
+// deno-lint-ignore no-explicit-any
+const AsyncTCPServerBase: typeof TCPServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(TCPServer);
+
+/**
+ * A TCP server serving each connection concurrently on the event loop.
+ *
+ * @example Line echo on a free port
+ * ```ts ignore
+ * const server = await new AsyncTCPServer(["127.0.0.1", 0], Echo).listen();
+ * console.log("listening on", server.serverAddress);
+ * await server.serveForever();
+ * ```
+ */
+export class AsyncTCPServer extends AsyncTCPServerBase {
+  /**
+   * @param serverAddress `[host, port]`
+   * @param RequestHandlerClass usually a `StreamRequestHandler` subclass
+   * @param options stream server options and `maxConcurrentRequests`
+   */
+  constructor(
+    serverAddress: InetAddress,
+    RequestHandlerClass: RequestHandlerClass<Connection, SocketAddress>,
+    options: TCPServerOptions & AsyncOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+const AsyncUnixStreamServerBase: typeof UnixStreamServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixStreamServer);
+
+/** A unix stream server serving each connection concurrently on the event loop. */
+export class AsyncUnixStreamServer extends AsyncUnixStreamServerBase {
+  /**
+   * @param serverAddress the socket path
+   * @param RequestHandlerClass usually a `StreamRequestHandler` subclass
+   * @param options stream server options and `maxConcurrentRequests`
+   */
+  constructor(
+    serverAddress: UnixAddress,
+    RequestHandlerClass: RequestHandlerClass<Connection, SocketAddress>,
+    options: TCPServerOptions & AsyncOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+const AsyncUDPServerBase: typeof UDPServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UDPServer);
+
+/** A UDP server handling datagrams concurrently on the event loop. */
+export class AsyncUDPServer extends AsyncUDPServerBase {
+  /**
+   * @param serverAddress `[host, port]`
+   * @param RequestHandlerClass usually a `DatagramRequestHandler` subclass
+   * @param options datagram server options and `maxConcurrentRequests`
+   */
+  constructor(
+    serverAddress: InetAddress,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, SocketAddress | null>,
+    options: UDPServerOptions & AsyncOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+const AsyncUnixDatagramServerBase: typeof UnixDatagramServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixDatagramServer);
+
+/** A unix datagram server handling datagrams concurrently on the event loop (Deno only). */
+export class AsyncUnixDatagramServer extends AsyncUnixDatagramServerBase {
+  /**
+   * @param serverAddress the socket path
+   * @param RequestHandlerClass usually a `DatagramRequestHandler` subclass
+   * @param options datagram server options and `maxConcurrentRequests`
+   */
+  constructor(
+    serverAddress: UnixAddress,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, SocketAddress | null>,
+    options: UDPServerOptions & AsyncOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `StreamRequestHandler`: `rfile` and `wfile` over one connection.
+ *
+ * @module
+ */
+import { BaseRequestHandler } from "./base_request_handler.ts";
+import type { BufferedReader } from "./buffered_reader.ts";
+import type { Connection } from "./connection.ts";
+import { SocketWriter } from "./socket_writer.ts";
+import type { SocketAddress } from "./transport.ts";
+
+/**
+ * The handler of TCP and unix stream servers. `setup()` makes {@link StreamRequestHandler.rfile} (a buffered reader)
+ * and {@link StreamRequestHandler.wfile} (a writer that sends everything); `finish()` flushes `wfile`.
+ *
+ * Set options as class fields or getters, as in Python: `timeout`, `wbufsize`, `disableNagleAlgorithm`.
+ *
+ * @example A line echo handler
+ * ```ts ignore
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ * ```
+ */
+export class StreamRequestHandler<Server = unknown> extends BaseRequestHandler<Connection, SocketAddress, Server> {
+  /** Milliseconds a read or write may wait before failing with `SocketTimeoutError`; `null` (default) waits forever. */
+  declare timeout: number | null;
+  /** Bytes `wfile` gathers before sending; 0 (default) sends each write at once. */
+  declare wbufsize: number;
+  /** Set TCP_NODELAY on the connection (default `false`). */
+  declare disableNagleAlgorithm: boolean;
+  static {
+    this.prototype.timeout = null;
+    this.prototype.wbufsize = 0;
+    this.prototype.disableNagleAlgorithm = false;
+  }
+
+  /** The connection (the same object as `request`). Set by `setup()`. */
+  connection!: Connection;
+  /** Buffered reader over what the client sends. Set by `setup()`. */
+  rfile!: BufferedReader;
+  /** Writer to the client. Set by `setup()`. */
+  wfile!: SocketWriter;
+
+  /** Makes `rfile` and `wfile` and applies `timeout` and `disableNagleAlgorithm`. */
+  override setup(): void | Promise<void> {
+    const connection = this.request;
+    this.connection = connection;
+    const timeout = this.timeout;
+    if (timeout !== null) {
+      connection.timeout = timeout;
+      connection.reader.timeout = timeout;
+    }
+    if (this.disableNagleAlgorithm) connection.setNoDelay(true);
+    this.rfile = connection.reader;
+    this.wfile = new SocketWriter(connection, this.wbufsize);
+  }
+
+  /** Flushes and closes `wfile` (a failed flush is ignored, as in Python: the peer may be gone). */
+  override async finish(): Promise<void> {
+    try {
+      await this.wfile.close();
+    } catch {
+      // The peer went away; there is nobody left to tell.
+    }
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Stream servers: `TCPServer` (IPv4 and IPv6) and `UnixStreamServer`.
+ *
+ * @module
+ */
+import { BaseServer, type BaseServerOptions, type RequestEntry } from "./base_server.ts";
+import type { RequestHandlerClass } from "./base_request_handler.ts";
+import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
+import { Connection } from "./connection.ts";
+import { ServerStateError } from "./errors.ts";
+import type { InetAddress, SocketAddress, StreamListener, UnixAddress } from "./transport.ts";
+
+/** Options of stream servers. Each may also be set as a subclass field or getter. */
+export interface TCPServerOptions extends BaseServerOptions {
+  /** Listen backlog (Python's `request_queue_size`). Default 128 (Python: 5, too few for bursts of clients). */
+  requestQueueSize?: number;
+  /**
+   * SO_REUSEADDR. The three runtimes always set it on listening TCP sockets, so a restarted server can rebind a port
+   * in TIME_WAIT; this flag is kept for Python code that sets it.
+   */
+  allowReuseAddress?: boolean;
+  /** SO_REUSEPORT: several servers share the port (Deno needs `--unstable-net`; Node needs 22.12 or later). */
+  allowReusePort?: boolean;
+}
+
+/** How long a closed connection may take to hand its last queued bytes to a peer that does not read, in ms. */
+const LINGER = 30_000;
+
+/**
+ * A TCP server (Python's `TCPServer`): `[host, port]` addresses, IPv4 or IPv6 decided by the host
+ * (`"127.0.0.1"`, `"::1"`, `""` for all IPv4 interfaces, `"::"` for all). Each request is a {@link Connection}.
+ *
+ * @example Serve until Ctrl-C
+ * ```ts ignore
+ * const server = await new TCPServer(["127.0.0.1", 8000], Echo).listen();
+ * Deno.addSignalListener("SIGINT", () => server.shutdown());
+ * await server.serveForever();
+ * await server.serverClose();
+ * ```
+ */
+export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
+  extends BaseServer<Connection, SocketAddress, ServerAddress> {
+  /** Listen backlog. Default 128. */
+  declare requestQueueSize: number;
+  /** SO_REUSEADDR; always in effect on the runtimes (see {@link TCPServerOptions.allowReuseAddress}). */
+  declare allowReuseAddress: boolean;
+  /** SO_REUSEPORT. Default `false`. */
+  declare allowReusePort: boolean;
+  static {
+    this.prototype.requestQueueSize = 128;
+    this.prototype.allowReuseAddress = false;
+    this.prototype.allowReusePort = false;
+  }
+
+  #listener: StreamListener | undefined;
+  #boundPath: string | undefined;
+  #closing: Promise<void> | undefined;
+
+  /**
+   * @param serverAddress `[host, port]` (port 0 picks a free port), or a path for {@link UnixStreamServer}
+   * @param RequestHandlerClass usually a {@link StreamRequestHandler} subclass
+   * @param options see {@link TCPServerOptions}
+   */
+  constructor(
+    serverAddress: ServerAddress,
+    RequestHandlerClass: RequestHandlerClass<Connection, SocketAddress>,
+    options: TCPServerOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+
+  /** `"unix"` for unix stream servers, `"tcp"` otherwise. */
+  get transport(): "tcp" | "unix" {
+    return "tcp";
+  }
+
+  /** Checks the address, then binds and listens (the runtimes do both in one step). */
+  override async serverBind(): Promise<void> {
+    if (this.#listener !== undefined) throw new ServerStateError("serverBind(): the server is already bound");
+    const runtime = this.runtime;
+    const backlog = this.requestQueueSize;
+    if (!Number.isInteger(backlog) || backlog < 1) {
+      throw new RangeError(`requestQueueSize must be a positive integer, got ${backlog}`);
+    }
+    if (this.transport === "unix") {
+      const path = await prepareUnixPath(runtime, this.serverAddress, "unix");
+      this.#listener = await runtime.listenStream({ transport: "unix", path, backlog });
+      this.#boundPath = path;
+    } else {
+      const [hostname, port] = await resolveInetAddress(runtime, this.serverAddress);
+      this.#listener = await runtime.listenStream({
+        transport: "tcp",
+        hostname,
+        port,
+        backlog,
+        reusePort: this.allowReusePort,
+      });
+    }
+    this.serverAddress = this.#listener.address as ServerAddress;
+  }
+
+  /** Takes the next connection; `null` once the server is closed. */
+  override async getRequest(): Promise<RequestEntry<Connection, SocketAddress> | null> {
+    const listener = this.#listener;
+    if (listener === undefined) {
+      throw new ServerStateError(
+        "the server is not bound: call listen() (or serverBind() and serverActivate() when bindAndActivate is false)",
+      );
+    }
+    const socket = await listener.accept();
+    if (socket === null) return null;
+    const connection = new Connection(socket);
+    return [connection, connection.remoteAddress];
+  }
+
+  /** Half-closes the connection (the client reads end of input), then `closeRequest()`. */
+  override shutdownRequest(request: Connection): void | Promise<void> {
+    request.closeWrite();
+    return this.closeRequest(request);
+  }
+
+  /** Closes the connection once queued bytes are sent (reset after 30 s if the peer never reads them). */
+  override closeRequest(request: Connection): void | Promise<void> {
+    request.close();
+    if (request.bufferedAmount > 0 && !request.closed) {
+      const timer = setTimeout(() => request.abort(), LINGER);
+      void request.whenClosed.then(() => clearTimeout(timer));
+    }
+  }
+
+  /** Resets the connection. */
+  override abortRequest(request: Connection): void | Promise<void> {
+    request.abort();
+  }
+
+  /** Stops listening, removes the unix socket file, then waits for requests in flight (see `BaseServer`). */
+  override serverClose(): Promise<void> {
+    this.#closing ??= (async () => {
+      const listener = this.#listener;
+      this.#listener = undefined;
+      try {
+        await listener?.close();
+      } finally {
+        if (this.#boundPath !== undefined) await this.runtime.removeFile(this.#boundPath).catch(() => {});
+      }
+      await super.serverClose();
+    })();
+    return this.#closing;
+  }
+}
+
+/**
+ * A unix stream server (Python's `UnixStreamServer`): the address is a socket path. A stale socket file left by a
+ * dead server is replaced; a live one is refused with `AddressInUseError`; the file is removed at close.
+ */
+export class UnixStreamServer extends TCPServer<UnixAddress> {
+  /** Always `"unix"`. */
+  override get transport(): "tcp" | "unix" {
+    return "unix";
+  }
+}

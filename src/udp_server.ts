@@ -1,0 +1,145 @@
+/**
+ * Datagram servers: `UDPServer` (IPv4 and IPv6) and `UnixDatagramServer`.
+ *
+ * @module
+ */
+import { BaseServer, type BaseServerOptions, type RequestEntry } from "./base_server.ts";
+import type { RequestHandlerClass } from "./base_request_handler.ts";
+import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
+import type { DatagramRequest } from "./datagram_request_handler.ts";
+import { DatagramTooLargeError, ServerStateError } from "./errors.ts";
+import type { DatagramSocket, InetAddress, SocketAddress, UnixAddress } from "./transport.ts";
+
+/** Options of datagram servers. Each may also be set as a subclass field or getter. */
+export interface UDPServerOptions extends BaseServerOptions {
+  /**
+   * Longest datagram accepted, in bytes. Default 65535, which holds every legal UDP datagram; a longer one is reported
+   * to `handleError()` as {@link DatagramTooLargeError} and dropped, never silently cut (Python cuts at 8192).
+   */
+  maxPacketSize?: number;
+  /** SO_REUSEADDR on the datagram socket. Default `false`. */
+  allowReuseAddress?: boolean;
+  /** SO_REUSEPORT (Deno needs `--unstable-net`; Node needs 22.12 or later). Default `false`. */
+  allowReusePort?: boolean;
+}
+
+/**
+ * A UDP server (Python's `UDPServer`). Each datagram is a request: a {@link DatagramRequest} holding the bytes and the
+ * socket to reply on; {@link DatagramRequestHandler} sends its `wfile` back as one datagram.
+ *
+ * On Deno, UDP needs `--unstable-net` (or `"unstable": ["net"]` in deno.json).
+ */
+export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
+  extends BaseServer<DatagramRequest, SocketAddress | null, ServerAddress> {
+  /** Longest datagram accepted (default 65535). */
+  declare maxPacketSize: number;
+  /** SO_REUSEADDR. Default `false`. */
+  declare allowReuseAddress: boolean;
+  /** SO_REUSEPORT. Default `false`. */
+  declare allowReusePort: boolean;
+  static {
+    this.prototype.maxPacketSize = 65535;
+    this.prototype.allowReuseAddress = false;
+    this.prototype.allowReusePort = false;
+  }
+
+  #socket: DatagramSocket | undefined;
+  #boundPath: string | undefined;
+  #closing: Promise<void> | undefined;
+
+  /**
+   * @param serverAddress `[host, port]`, or a path for {@link UnixDatagramServer}
+   * @param RequestHandlerClass usually a {@link DatagramRequestHandler} subclass
+   * @param options see {@link UDPServerOptions}
+   */
+  constructor(
+    serverAddress: ServerAddress,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, SocketAddress | null>,
+    options: UDPServerOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+
+  /** `"unixgram"` for unix datagram servers, `"udp"` otherwise. */
+  get transport(): "udp" | "unixgram" {
+    return "udp";
+  }
+
+  /** The bound socket, for sending datagrams outside a handler. */
+  get socket(): DatagramSocket | undefined {
+    return this.#socket;
+  }
+
+  /** Checks the address and binds the socket. */
+  override async serverBind(): Promise<void> {
+    if (this.#socket !== undefined) throw new ServerStateError("serverBind(): the server is already bound");
+    const runtime = this.runtime;
+    const maxPacketSize = this.maxPacketSize;
+    if (!Number.isInteger(maxPacketSize) || maxPacketSize < 1) {
+      throw new RangeError(`maxPacketSize must be a positive integer, got ${maxPacketSize}`);
+    }
+    if (this.transport === "unixgram") {
+      const path = await prepareUnixPath(runtime, this.serverAddress, "unixgram");
+      this.#socket = await runtime.listenDatagram({ transport: "unixgram", path, maxPacketSize });
+      this.#boundPath = path;
+    } else {
+      const [hostname, port] = await resolveInetAddress(runtime, this.serverAddress);
+      this.#socket = await runtime.listenDatagram({
+        transport: "udp",
+        hostname,
+        port,
+        maxPacketSize,
+        reuseAddress: this.allowReuseAddress,
+        reusePort: this.allowReusePort,
+      });
+    }
+    this.serverAddress = this.#socket.address as ServerAddress;
+  }
+
+  /** Takes the next datagram; one longer than `maxPacketSize` goes to `handleError()` and is skipped. */
+  override async getRequest(): Promise<RequestEntry<DatagramRequest, SocketAddress | null> | null> {
+    const socket = this.#socket;
+    if (socket === undefined) {
+      throw new ServerStateError(
+        "the server is not bound: call listen() (or serverBind() and serverActivate() when bindAndActivate is false)",
+      );
+    }
+    for (;;) {
+      const datagram = await socket.receive();
+      if (datagram === null) return null;
+      if (datagram.oversize === undefined) return [{ data: datagram.data, socket }, datagram.from];
+      try {
+        await this.handleError(null, datagram.from, new DatagramTooLargeError(datagram.oversize, this.maxPacketSize));
+      } catch (error) {
+        console.error("handleError() itself failed; the server goes on:", error);
+      }
+    }
+  }
+
+  /** Closes the socket, removes the unix socket file, then waits for requests in flight (see `BaseServer`). */
+  override serverClose(): Promise<void> {
+    this.#closing ??= (async () => {
+      const socket = this.#socket;
+      this.#socket = undefined;
+      try {
+        await socket?.close();
+      } finally {
+        if (this.#boundPath !== undefined) await this.runtime.removeFile(this.#boundPath).catch(() => {});
+      }
+      await super.serverClose();
+    })();
+    return this.#closing;
+  }
+}
+
+/**
+ * A unix datagram server (Python's `UnixDatagramServer`): the address is a socket path. Native on Deno (with
+ * `--unstable-net`); Bun and Node have no unix datagram sockets and refuse with `UnsupportedError`.
+ * A client that did not bind its socket to a path has no address and cannot get a reply.
+ */
+export class UnixDatagramServer extends UDPServer<UnixAddress> {
+  /** Always `"unixgram"`. */
+  override get transport(): "udp" | "unixgram" {
+    return "unixgram";
+  }
+}
