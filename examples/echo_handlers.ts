@@ -1,0 +1,32 @@
+/**
+ * The echo handlers of `examples/echo.ts`, in a module of their own so that worker threads and child processes can
+ * import them by URL.
+ *
+ * @module
+ */
+import { DatagramRequestHandler, StreamRequestHandler } from "../mod.ts";
+
+/** Longest piece echoed at once: a longer line is echoed in pieces of this size, as it arrives. */
+const PIECE = 65536;
+
+/** Echoes each line as it arrives, until the client closes its side. */
+export class LineEcho extends StreamRequestHandler {
+  static override moduleUrl: string = import.meta.url;
+
+  override async handle(): Promise<void> {
+    for (;;) {
+      const line = await this.rfile.readline(PIECE);
+      if (line.length === 0) return;
+      await this.wfile.write(line);
+    }
+  }
+}
+
+/** Sends each datagram back to its sender. */
+export class DatagramEcho extends DatagramRequestHandler {
+  static override moduleUrl: string = import.meta.url;
+
+  override async handle(): Promise<void> {
+    await this.wfile.write(this.packet);
+  }
+}
