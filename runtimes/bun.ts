@@ -106,7 +106,8 @@ class BunStreamSocket implements StreamSocket {
 
   // Called by the listener's handlers.
   onData(chunk: Uint8Array): void {
-    this.#deliver(["data", chunk]);
+    if (this.#events !== null) this.#events.data(chunk);
+    else this.#early.push(["data", chunk]);
   }
   onEnd(): void {
     this.#deliver(["end"]);

@@ -50,6 +50,9 @@ interface DenoDatagramConn {
 interface DenoApi {
   listen(options: Record<string, unknown>): DenoListener;
   listenDatagram?(options: Record<string, unknown>): DenoDatagramConn;
+  readonly build: { readonly os: string };
+  makeTempDirSync(options?: { prefix?: string }): string;
+  removeSync(path: string, options?: { recursive?: boolean }): void;
 }
 
 function deno(): DenoApi {
@@ -135,36 +138,48 @@ class DenoStreamSocket implements StreamSocket {
     if (this.#closed || this.#writeClosing) return true;
     this.#queue.push(chunk);
     this.bufferedAmount += chunk.length;
-    if (!this.#writing) void this.#flush();
+    if (!this.#writing) this.#flush();
     if (this.bufferedAmount < HIGH_WATER_MARK) return true;
     this.#wantDrain = true;
     return false;
   }
 
-  async #flush(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        const chunk = this.#nextChunk();
-        let offset = 0;
-        while (offset < chunk.length) offset += await this.#conn.write(chunk.subarray(offset));
-        this.bufferedAmount -= chunk.length;
-      }
-    } catch (error) {
-      if (!this.#closed) {
-        this.#events?.error(error as Error);
-        this.#finishClose();
-      }
-      return;
-    } finally {
+  /** Writes the queue out one (coalesced) chunk at a time, with plain callbacks: this is every reply's path. */
+  #flush(): void {
+    if (this.#queue.length === 0 || this.#closed) {
       this.#writing = false;
+      this.#afterFlush();
+      return;
     }
+    this.#writing = true;
+    const chunk = this.#nextChunk();
+    this.#writeOut(chunk, 0);
+  }
+
+  #writeOut(chunk: Uint8Array, offset: number): void {
+    this.#conn.write(offset === 0 ? chunk : chunk.subarray(offset)).then(
+      (written) => {
+        if (offset + written < chunk.length) return this.#writeOut(chunk, offset + written);
+        this.bufferedAmount -= chunk.length;
+        this.#flush();
+      },
+      (error) => {
+        this.#writing = false;
+        if (!this.#closed) {
+          this.#events?.error(error as Error);
+          this.#finishClose();
+        }
+      },
+    );
+  }
+
+  #afterFlush(): void {
     if (this.#closed) return;
     if (this.#wantDrain) {
       this.#wantDrain = false;
       this.#events?.drain();
     }
-    if (this.#writeClosing && this.#queue.length === 0) await this.#shutdownWrite();
+    if (this.#writeClosing && this.#queue.length === 0) void this.#shutdownWrite();
     if (this.#closing && this.#queue.length === 0) this.#finishClose();
   }
 
@@ -282,6 +297,16 @@ class DenoStreamListener implements StreamListener {
   }
 }
 
+/** A private socket that ends a pending unixpacket `receive()` by sending it an empty datagram (see below). */
+interface Waker {
+  readonly conn: DenoDatagramConn;
+  readonly path: string;
+  /** A temporary directory to remove at close, where there are no abstract socket names (not Linux). */
+  readonly directory: string | undefined;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
 class DenoDatagramSocket implements DatagramSocket {
   readonly address: SocketAddress;
   #conn: DenoDatagramConn;
@@ -289,6 +314,15 @@ class DenoDatagramSocket implements DatagramSocket {
   #maxPacketSize: number;
   #transport: "udp" | "unixpacket";
   #closed = false;
+  // Deno's unixpacket socket is exclusive: a send while a receive is pending fails with "Busy: Socket already in use"
+  // (UDP has no such limit). So on unixpacket, sends and receives take turns; a send that finds a receive pending
+  // ends it with an empty datagram from a private waker socket, which the receive loop then drops. Replies still come
+  // from the server's own address.
+  #owner: "send" | "receive" | null = null;
+  #sendTurns: Array<() => void> = [];
+  #receiveTurn: (() => void) | null = null;
+  #waker: Waker | null = null;
+  #wakeSent = false;
 
   constructor(conn: DenoDatagramConn, maxPacketSize: number, transport: "udp" | "unixpacket") {
     this.#conn = conn;
@@ -325,10 +359,12 @@ class DenoDatagramSocket implements DatagramSocket {
   }
 
   async receive(): Promise<Datagram | null> {
+    const exclusive = this.#transport === "unixpacket";
     for (;;) {
       if (this.#closed) return null;
       let data: Uint8Array;
       let from: DenoAddr;
+      if (exclusive) await this.#take("receive");
       try {
         [data, from] = await this.#conn.receive(this.#buffer);
       } catch (error) {
@@ -336,8 +372,11 @@ class DenoDatagramSocket implements DatagramSocket {
         // An ICMP "port unreachable" from an earlier reply surfaces here on Linux; it is not this request's problem.
         if ((error as Error).name === "ConnectionRefused") continue;
         throw error;
+      } finally {
+        if (exclusive) this.#release();
       }
       const sender = toAddress(from);
+      if (exclusive && this.#waker !== null && sender === this.#waker.path) continue;
       const address = sender === "" ? null : sender;
       if (data.length > this.#maxPacketSize) return { data: new Uint8Array(0), from: address, oversize: data.length };
       return { data: data.slice(), from: address };
@@ -351,16 +390,99 @@ class DenoDatagramSocket implements DatagramSocket {
     if ((typeof to === "string") !== (this.#transport === "unixpacket")) {
       throw new TypeError(`cannot send to ${formatAddress(to)} from a ${this.#transport} socket`);
     }
-    await this.#conn.send(data, target);
+    if (this.#transport === "udp") {
+      await this.#conn.send(data, target);
+      return;
+    }
+    await this.#take("send");
+    try {
+      await this.#conn.send(data, target);
+    } finally {
+      this.#release();
+    }
+  }
+
+  /** Waits for the unixpacket socket's turn; a send waiting on a pending receive wakes it. */
+  #take(turn: "send" | "receive"): Promise<void> {
+    if (this.#owner === null && (turn === "send" || this.#sendTurns.length === 0)) {
+      this.#owner = turn;
+      if (turn === "receive") this.#wakeSent = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      if (turn === "receive") {
+        this.#receiveTurn = resolve;
+        return;
+      }
+      this.#sendTurns.push(resolve);
+      if (this.#owner === "receive") this.#wake();
+    });
+  }
+
+  /** Hands the socket on: waiting sends first, then the receive. */
+  #release(): void {
+    this.#owner = null;
+    const send = this.#sendTurns.shift();
+    if (send !== undefined) {
+      this.#owner = "send";
+      send();
+      return;
+    }
+    const receive = this.#receiveTurn;
+    if (receive !== null) {
+      this.#receiveTurn = null;
+      this.#owner = "receive";
+      this.#wakeSent = false;
+      receive();
+    }
+  }
+
+  #wake(): void {
+    if (this.#wakeSent || this.#closed) return;
+    this.#wakeSent = true;
+    try {
+      this.#waker ??= makeWaker();
+    } catch {
+      // No waker (no permission for a temporary directory): the send goes out after the next datagram arrives.
+      return;
+    }
+    this.#waker.conn.send(NO_BYTES, { transport: "unixpacket", path: this.address as string }).catch(() => {});
   }
 
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       this.#conn.close();
+      const waker = this.#waker;
+      this.#waker = null;
+      if (waker !== null) {
+        waker.conn.close();
+        if (waker.directory !== undefined) {
+          try {
+            deno().removeSync(waker.directory, { recursive: true });
+          } catch {
+            // Already gone.
+          }
+        }
+      }
     }
     return Promise.resolve();
   }
+}
+
+let wakerCount = 0;
+
+/** A unixpacket socket with a name of its own: abstract on Linux (no file), in a temporary directory elsewhere. */
+function makeWaker(): Waker {
+  const api = deno();
+  const unique = `sockserve-wake-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${wakerCount++}`;
+  if (api.build.os === "linux") {
+    const path = `\0${unique}`;
+    return { conn: api.listenDatagram!({ transport: "unixpacket", path }), path, directory: undefined };
+  }
+  const directory = api.makeTempDirSync({ prefix: "sockserve-" });
+  const path = `${directory}/w`;
+  return { conn: api.listenDatagram!({ transport: "unixpacket", path }), path, directory };
 }
 
 /** The Deno adapter: `Deno.listen` for streams, `Deno.listenDatagram` for UDP and unix datagrams. */

@@ -166,7 +166,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * Serves requests until `shutdown()` is called, the `signal` aborts, or `getRequest()` returns `null`. Binds first
    * unless `bindAndActivate` is `false`. Each handler error goes to `handleError()`; the loop goes on.
    *
-   * @throws {ServerStateError} when already serving or closed
+   * @throws {ServerStateError} when already serving, closed, or not bound (with `bindAndActivate: false`)
    */
   serveForever(): Promise<void> {
     if (this.#serving) return Promise.reject(new ServerStateError("serveForever() is already running"));
@@ -448,7 +448,10 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   /** The request being fetched; kept across a `shutdown()` or a timeout so that no accepted request is lost. */
   #nextRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
-    this.#pending ??= this.#fetchRequest();
+    this.#pending ??= this.#fetchRequest().catch((error) => {
+      this.#pending = undefined;
+      throw error;
+    });
     return this.#pending;
   }
 
@@ -458,6 +461,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
         return await this.getRequest();
       } catch (error) {
         if (this.#closing !== undefined) return null;
+        // Not bound (bindAndActivate: false and no listen()): no retry can cure that.
+        if (error instanceof ServerStateError) throw error;
         await this.#report(null, null, error);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }

@@ -50,9 +50,13 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #scanned = 0;
   #ended = false;
   #error: Error | null = null;
-  #wake: (() => void) | null = null;
   #flow: FlowControl | null;
   #paused = false;
+  /** The read waiting for bytes: tries to complete from the buffer (`undefined`: not yet). */
+  #pending: (() => unknown) | null = null;
+  #resolve: ((value: unknown) => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * @param flow the source to pause and resume, or `null` for a reader fed all at once (a datagram)
@@ -74,7 +78,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     if (this.#ended || chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    if (this.#wake !== null) this.#wakeUp();
+    if (this.#pending !== null) this.#retry();
     else if (this.#buffered >= HIGH_WATER_MARK && this.#flow !== null && !this.#paused) {
       this.#paused = true;
       this.#flow.pause();
@@ -84,7 +88,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   /** Marks the end of input: reads return what is left, then empty. */
   end(): void {
     this.#ended = true;
-    if (this.#wake !== null) this.#wakeUp();
+    if (this.#pending !== null) this.#retry();
   }
 
   /** Fails the input: reads return what is left, then throw `error`. */
@@ -110,49 +114,105 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * @param limit when given, at most this many bytes are returned, as Python does (the caller checks for the newline);
    * when omitted, a line longer than {@link BufferedReader.maxLineLength} throws {@link LineTooLongError}
    */
-  async readline(limit?: number): Promise<Uint8Array> {
-    const cap = limit === undefined || limit < 0 ? this.maxLineLength : limit;
-    for (;;) {
-      const end = this.#findNewline(cap);
-      if (end >= 0) return this.#take(end + 1);
-      if (this.#buffered >= cap) {
-        if (limit === undefined || limit < 0) throw new LineTooLongError(cap);
-        return this.#take(cap);
-      }
-      if (this.#ended) return this.#takeRest();
-      await this.#waitForBytes();
-    }
+  readline(limit?: number): Promise<Uint8Array> {
+    const strict = limit === undefined || limit < 0;
+    const cap = strict ? this.maxLineLength : limit;
+    return this.#read(() => this.#lineIfReady(cap, strict));
   }
 
   /**
    * Reads `size` bytes, or fewer at end of input. With no size (or a negative one) reads to end of input.
    */
-  async read(size = -1): Promise<Uint8Array> {
-    if (size === 0) return EMPTY;
-    while (!this.#ended && (size < 0 || this.#buffered < size)) await this.#waitForBytes();
-    if (size < 0 || this.#buffered < size) return this.#takeRest();
-    return this.#take(size);
+  read(size = -1): Promise<Uint8Array> {
+    if (size === 0) return Promise.resolve(EMPTY);
+    return this.#read(() => {
+      if (size >= 0 && this.#buffered >= size) return this.#take(size);
+      return this.#ended ? this.#takeRest() : undefined;
+    });
   }
 
   /** Reads whatever is available, at least one byte and at most `size`, waiting only when nothing is buffered. */
-  async read1(size = 65536): Promise<Uint8Array> {
-    if (size === 0) return EMPTY;
-    while (this.#buffered === 0) {
-      if (this.#ended) return this.#takeRest();
-      await this.#waitForBytes();
-    }
-    const first = this.#chunks[0].length - this.#offset;
-    return this.#take(Math.min(size < 0 ? first : size, first));
+  read1(size = 65536): Promise<Uint8Array> {
+    if (size === 0) return Promise.resolve(EMPTY);
+    return this.#read(() => {
+      if (this.#buffered === 0) return this.#ended ? this.#takeRest() : undefined;
+      const first = this.#chunks[0].length - this.#offset;
+      return this.#take(Math.min(size < 0 ? first : size, first));
+    });
   }
 
   /** Iterates over lines (see {@link BufferedReader.readline}) until end of input. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      const line = await this.readline();
-      if (line.length === 0) return;
-      yield line;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const cap = (): number => this.maxLineLength;
+    return {
+      next: (): Promise<IteratorResult<Uint8Array>> =>
+        this.#read(() => {
+          const line = this.#lineIfReady(cap(), true);
+          if (line === undefined) return undefined;
+          return line.length === 0 ? { done: true, value: undefined } : { done: false, value: line };
+        }),
+    };
   }
+
+  /** A complete line, or the end-of-input remainder, or `undefined` when more bytes are needed. */
+  #lineIfReady(cap: number, strict: boolean): Uint8Array | undefined {
+    const end = this.#findNewline(cap);
+    if (end >= 0) return this.#take(end + 1);
+    if (this.#buffered >= cap) {
+      if (strict) throw new LineTooLongError(cap);
+      return this.#take(cap);
+    }
+    return this.#ended ? this.#takeRest() : undefined;
+  }
+
+  /**
+   * Runs `attempt` now; when it needs more bytes, parks it and runs it again as bytes arrive, straight from `push()`,
+   * so a read costs one promise and one hop whether or not it had to wait.
+   */
+  #read<T>(attempt: () => T | undefined): Promise<T> {
+    if (this.#pending !== null) return Promise.reject(new Error("another read is already waiting on this reader"));
+    try {
+      const ready = attempt();
+      if (ready !== undefined) return Promise.resolve(ready);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#paused && this.#flow !== null) {
+      this.#paused = false;
+      this.#flow.resume();
+    }
+    const timeout = this.timeout;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending = attempt;
+      this.#resolve = resolve as (value: unknown) => void;
+      this.#reject = reject;
+      if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
+    });
+  }
+
+  /** Runs the parked read again; settles it when it completes or fails. */
+  #retry(): void {
+    let ready: unknown;
+    try {
+      ready = this.#pending!();
+    } catch (error) {
+      this.#settle(error);
+      return;
+    }
+    if (ready !== undefined) this.#settle(undefined, ready);
+  }
+
+  #settle(error: unknown, value?: unknown): void {
+    const resolve = this.#resolve!;
+    const reject = this.#reject!;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending = this.#resolve = this.#reject = null;
+    if (error !== undefined) reject(error);
+    else resolve(value);
+  }
+
+
 
   #findNewline(cap: number): number {
     let position = this.#scanned;
@@ -211,33 +271,5 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     if (this.#buffered > 0) return this.#take(this.#buffered);
     if (this.#error !== null) throw this.#error;
     return EMPTY;
-  }
-
-  #waitForBytes(): Promise<void> {
-    if (this.#paused && this.#flow !== null) {
-      this.#paused = false;
-      this.#flow.resume();
-    }
-    const timeout = this.timeout;
-    return new Promise<void>((resolve, reject) => {
-      if (timeout === null) {
-        this.#wake = resolve;
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.#wake = null;
-        reject(new SocketTimeoutError(timeout));
-      }, timeout);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
-
-  #wakeUp(): void {
-    const wake = this.#wake!;
-    this.#wake = null;
-    wake();
   }
 }

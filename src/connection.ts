@@ -96,10 +96,31 @@ export class Connection {
    * slow peer slows the writer down instead of growing memory. Do not modify `data` after calling.
    */
   sendAll(data: BytesLike): Promise<void> {
+    try {
+      return this.write(data) ? RESOLVED : this.drained();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Queues bytes without waiting (the stream-style primitive under `sendAll`). Returns `false` when the queue is above
+   * its high-water mark: await {@link Connection.drained} before writing more. Do not modify `data` after calling.
+   *
+   * @throws {Error} when the connection failed or is closed
+   */
+  write(data: BytesLike): boolean {
+    if (this.#error !== null) throw this.#error;
+    if (this.#closed) throw new Error("cannot write: the connection is closed");
+    const bytes = toBytes(data);
+    return bytes.length === 0 || this.#socket.write(bytes);
+  }
+
+  /** Resolves when queued bytes have gone out (fails after `timeout`, or when the connection fails). */
+  drained(): Promise<void> {
     if (this.#error !== null) return Promise.reject(this.#error);
     if (this.#closed) return Promise.reject(new Error("cannot write: the connection is closed"));
-    const bytes = toBytes(data);
-    if (bytes.length === 0 || this.#socket.write(bytes)) return RESOLVED;
+    if (this.#socket.bufferedAmount === 0) return RESOLVED;
     return this.#waitForDrain();
   }
 

@@ -42,7 +42,14 @@ export class SocketWriter {
   write(data: BytesLike): Promise<number> {
     if (this.#closed) return Promise.reject(new Error("write to a closed wfile"));
     const bytes = toBytes(data);
-    if (this.#bufferSize <= 0) return this.#connection.sendAll(bytes).then(() => bytes.length);
+    if (this.#bufferSize <= 0) {
+      try {
+        if (this.#connection.write(bytes)) return Promise.resolve(bytes.length);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.#connection.drained().then(() => bytes.length);
+    }
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     if (this.#pendingBytes < this.#bufferSize) return Promise.resolve(bytes.length);

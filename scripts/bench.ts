@@ -1,0 +1,326 @@
+/**
+ * The benchmark: this library in every mode, each runtime's raw socket API, and CPython's socketserver, under the same
+ * workloads, side by side in one run.
+ *
+ * `npm run bench [-- --quick] [--runtimes deno,bun,node] [--workloads tcp16,connect] [--seconds 2] [--repeats 3]`
+ * (or `deno task bench`). Each server runs as its own process; the load comes from `scripts/loadgen/loadgen.c`, a
+ * single-threaded epoll client built with the machine's C compiler. Runs are interleaved (A B C A B C …) and medians
+ * reported, since a shared 2-core machine is noisy. Writes `bench/RESULTS.md` and prints the same table.
+ *
+ * @module
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const root = here.includes("/dist/") ? join(here, "..", "..") : join(here, "..");
+const bin = (name: string): string => join(root, "node_modules", ".bin", name);
+
+interface Options {
+  quick: boolean;
+  runtimes: string[];
+  workloads: string[];
+  seconds: number;
+  repeats: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const value = (flag: string): string | undefined => {
+    const index = argv.indexOf(flag);
+    return index >= 0 ? argv[index + 1] : undefined;
+  };
+  const quick = argv.includes("--quick");
+  return {
+    quick,
+    runtimes: (value("--runtimes") ?? "deno,bun,node").split(","),
+    workloads: (value("--workloads") ?? (quick ? "tcp16" : WORKLOADS.map((w) => w.name).join(","))).split(","),
+    seconds: Number(value("--seconds") ?? (quick ? 1 : 2)),
+    repeats: Number(value("--repeats") ?? (quick ? 1 : 3)),
+  };
+}
+
+/** A load: what the load generator does, and which server handler and transport it needs. */
+interface Workload {
+  name: string;
+  what: string;
+  transport: "tcp" | "udp" | "unix";
+  handler: "echo" | "cpu";
+  loadgen: (address: string, seconds: number) => string[];
+  unit: "ops/s" | "MB/s" | "MiB";
+}
+
+const WORKLOADS: Workload[] = [
+  { name: "tcp16", what: "persistent TCP echo, 64-byte lines, 16 connections", transport: "tcp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "16", `${s}`] },
+  { name: "tcp256", what: "persistent TCP echo, 64-byte lines, 256 connections", transport: "tcp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "256", `${s}`] },
+  { name: "connect", what: "connect, one line, close (16 at a time)", transport: "tcp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["connect", ...hostPort(a), "16", `${s}`] },
+  { name: "udp", what: "UDP echo, 64-byte datagrams, 16 clients", transport: "udp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["udp", ...hostPort(a), "16", `${s}`] },
+  { name: "unix", what: "unix stream echo, 64-byte lines, 16 connections", transport: "unix", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["unix", a, "16", `${s}`] },
+  { name: "bulk", what: "one connection, 64 KiB lines", transport: "tcp", handler: "echo", unit: "MB/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "1", `${s}`, "65536"] },
+  { name: "cpu", what: "hash 1 MiB per line, 4 connections", transport: "tcp", handler: "cpu", unit: "ops/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "4", `${s}`] },
+  { name: "idle10k", what: "server memory holding 10,000 idle connections", transport: "tcp", handler: "echo", unit: "MiB", loadgen: (a, s) => ["idle", ...hostPort(a), "10000", `${Math.max(s, 2)}`] },
+];
+
+function hostPort(address: string): [string, string] {
+  const colon = address.lastIndexOf(":");
+  return [address.slice(0, colon), address.slice(colon + 1)];
+}
+
+/** One server to measure: this library in a mode, a runtime's raw API, or CPython. */
+interface Contender {
+  name: string;
+  runtime: string;
+  mode: string;
+  command: (workload: Workload, address: string) => string[];
+}
+
+function contenders(options: Options): Contender[] {
+  const list: Contender[] = [];
+  const launch: Record<string, (script: string) => string[]> = {
+    deno: (script) => [bin("deno"), "run", "-A", "--unstable-net", join(root, "scripts", `${script}.ts`)],
+    bun: (script) => [bin("bun"), join(root, "scripts", `${script}.ts`)],
+    node: (script) => [process.execPath, join(root, "dist", "scripts", `${script}.js`)],
+  };
+  for (const runtime of options.runtimes) {
+    const start = launch[runtime];
+    if (start === undefined) throw new Error(`unknown runtime ${runtime}`);
+    list.push({ name: `${runtime} raw`, runtime, mode: "raw", command: (w, a) => [...start("raw_echo"), w.transport, a] });
+    for (const mode of ["sync", "async", "threading", "forking"]) {
+      list.push({
+        name: `${runtime} ${mode}`,
+        runtime,
+        mode,
+        command: (w, a) => [...start("bench_server"), mode, w.transport, w.handler, a],
+      });
+    }
+  }
+  for (const mode of ["sync", "threading", "forking"]) {
+    list.push({
+      name: `cpython ${mode}`,
+      runtime: "cpython",
+      mode,
+      command: (w, a) => ["python3", join(root, "scripts", "bench_python.py"), mode, w.transport, w.handler, a],
+    });
+  }
+  return list;
+}
+
+/** Which contenders a workload makes sense for. */
+function applies(contender: Contender, workload: Workload): boolean {
+  if (workload.name === "idle10k") return contender.mode === "async" || contender.mode === "raw";
+  if (workload.handler === "cpu") return contender.mode !== "raw";
+  return true;
+}
+
+interface Sample {
+  value: number;
+  p50: number;
+  p99: number;
+  cpu: number;
+  peakMiB: number;
+  ok: boolean;
+  note?: string;
+}
+
+function buildLoadgen(): string {
+  const dir = join(tmpdir(), "sockserve-bench");
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, "loadgen");
+  execFileSync("cc", ["-O2", "-o", out, join(root, "scripts", "loadgen", "loadgen.c")], { stdio: "inherit" });
+  return out;
+}
+
+function procStat(pid: number): { cpuTicks: number } | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return { cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return null;
+  }
+}
+
+function memory(pid: number, key: "VmHWM" | "VmRSS"): number {
+  try {
+    const match = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${key}:\\s+(\\d+) kB`));
+    return match ? Number(match[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startServer(command: string[]): Promise<{ child: ChildProcess; address: string } | string> {
+  const child = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: root });
+  let output = "";
+  let errors = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (errors += chunk));
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    const match = output.match(/listening on (\S+)/);
+    if (match) return { child, address: match[1] };
+    if (child.exitCode !== null) return `exited ${child.exitCode}: ${errors.trim().split("\n").pop() ?? ""}`;
+    await sleep(20);
+  }
+  await stopServer(child);
+  return "did not start in 20 s";
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  if (await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])) return;
+  child.kill("SIGKILL");
+  await exited;
+}
+
+function runLoadgen(loadgen: string, args: string[], onConnected?: () => void): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(loadgen, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      if (onConnected && output.includes("connected")) {
+        onConnected();
+        onConnected = undefined;
+      }
+    });
+    child.on("exit", () => resolve(output.trim()));
+  });
+}
+
+async function measure(loadgen: string, contender: Contender, workload: Workload, seconds: number): Promise<Sample> {
+  const failed = (note: string): Sample => ({ value: NaN, p50: NaN, p99: NaN, cpu: NaN, peakMiB: NaN, ok: false, note });
+  const address = workload.transport === "unix" ? join(tmpdir(), `sockserve-bench-${process.pid}.sock`) : "0";
+  if (workload.transport === "unix") rmSync(address, { force: true });
+  const started = await startServer(contender.command(workload, address));
+  if (typeof started === "string") return failed(started);
+  const { child } = started;
+  const pid = child.pid!;
+  try {
+    await sleep(200);
+    const before = procStat(pid);
+    const startedAt = Date.now();
+    let idleRss = NaN;
+    const output = await runLoadgen(loadgen, workload.loadgen(started.address, seconds), () => {
+      setTimeout(() => (idleRss = memory(pid, "VmRSS")), 1000);
+    });
+    const after = procStat(pid);
+    const elapsed = (Date.now() - startedAt) / 1000;
+    const cpu = before && after ? (after.cpuTicks - before.cpuTicks) / 100 / elapsed : NaN;
+    const peakMiB = memory(pid, "VmHWM");
+    const result = JSON.parse(output.split("\n").pop() || "{}");
+    if (workload.name === "idle10k") {
+      return { value: idleRss, p50: NaN, p99: NaN, cpu, peakMiB, ok: result.connected === 10000, note: `${result.connected} connected` };
+    }
+    const value = workload.unit === "MB/s" ? result.mbPerSecond : result.opsPerSecond;
+    return { value, p50: result.p50ms, p99: result.p99ms, cpu, peakMiB, ok: Number.isFinite(value) && value > 0 };
+  } finally {
+    await stopServer(child);
+    if (workload.transport === "unix") rmSync(address, { force: true });
+  }
+}
+
+function median(values: number[]): number {
+  const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (finite.length === 0) return NaN;
+  const middle = finite.length >> 1;
+  return finite.length % 2 ? finite[middle] : (finite[middle - 1] + finite[middle]) / 2;
+}
+
+const fmt = (value: number, digits = 0): string =>
+  Number.isFinite(value) ? value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–";
+const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
+
+/** The CPython class each mode is compared with. */
+const PYTHON_EQUIVALENT: Record<string, string> = { sync: "sync", async: "threading", threading: "threading", forking: "forking" };
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const workloads = WORKLOADS.filter((w) => options.workloads.includes(w.name));
+  console.log("building: tsc (Node runs dist/) and the load generator");
+  execFileSync(bin("tsc"), ["-p", root], { stdio: "inherit" });
+  const loadgen = buildLoadgen();
+  const all = contenders(options);
+  const samples = new Map<string, Sample[]>();
+  const key = (c: Contender, w: Workload) => `${c.name}|${w.name}`;
+  for (const workload of workloads) {
+    const field = all.filter((c) => applies(c, workload));
+    for (let repeat = 0; repeat < options.repeats; repeat++) {
+      for (const contender of field) {
+        const sample = await measure(loadgen, contender, workload, options.seconds);
+        const list = samples.get(key(contender, workload)) ?? [];
+        list.push(sample);
+        samples.set(key(contender, workload), list);
+        const shown = sample.ok ? `${fmt(sample.value, workload.unit === "MB/s" ? 1 : 0)} ${workload.unit}` : `failed: ${sample.note}`;
+        console.log(`  ${workload.name.padEnd(8)} #${repeat + 1} ${contender.name.padEnd(16)} ${shown}  cpu ${fmt(sample.cpu * 100)}%`);
+      }
+    }
+  }
+
+  const lines: string[] = [];
+  lines.push("# Benchmark results", "");
+  lines.push(`Machine: ${cpuModel()}, ${navigatorCores()} cores; ${new Date().toISOString().slice(0, 10)}.`);
+  lines.push(`Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\` — ${options.seconds} s per run, ${options.repeats} interleaved runs, medians.`);
+  lines.push("Ratios are measured in this one run; compare ratios, never absolute numbers across runs.", "");
+  for (const workload of workloads) {
+    lines.push(`## ${workload.name}: ${workload.what}`, "");
+    lines.push(`| server | ${workload.unit} | p50 ms | p99 ms | server CPU | peak MiB | vs raw | vs CPython |`);
+    lines.push("|---|---:|---:|---:|---:|---:|---:|---:|");
+    const med = (c: Contender) => {
+      const list = samples.get(key(c, workload)) ?? [];
+      const ok = list.filter((s) => s.ok);
+      return {
+        value: median(ok.map((s) => s.value)),
+        p50: median(ok.map((s) => s.p50)),
+        p99: median(ok.map((s) => s.p99)),
+        cpu: median(ok.map((s) => s.cpu)),
+        peak: median(ok.map((s) => s.peakMiB)),
+        note: list.find((s) => !s.ok)?.note,
+        ran: list.length > 0,
+      };
+    };
+    for (const contender of all) {
+      const m = med(contender);
+      if (!m.ran) continue;
+      const raw = all.find((c) => c.runtime === contender.runtime && c.mode === "raw");
+      const python = all.find((c) => c.runtime === "cpython" && c.mode === PYTHON_EQUIVALENT[contender.mode]);
+      const vsRaw = contender.mode === "raw" || contender.runtime === "cpython" || !raw ? "" : ratio(m.value, med(raw).value);
+      const vsPython = contender.runtime === "cpython" || !python ? "" : ratio(m.value, med(python).value);
+      const value = Number.isFinite(m.value) ? fmt(m.value, workload.unit === "ops/s" ? 0 : 1) : `failed: ${m.note ?? "?"}`;
+      const [better, lower] = workload.unit === "MiB" ? [vsRaw, ""] : [vsRaw, vsPython];
+      lines.push(
+        `| ${contender.name} | ${value} | ${fmt(m.p50, 3)} | ${fmt(m.p99, 3)} | ${fmt(m.cpu * 100)}% | ${fmt(m.peak, 1)} | ${better} | ${lower} |`,
+      );
+    }
+    lines.push("");
+  }
+  const report = lines.join("\n");
+  console.log(`\n${report}`);
+  mkdirSync(join(root, "bench"), { recursive: true });
+  writeFileSync(join(root, "bench", options.quick ? "RESULTS-quick.md" : "RESULTS.md"), report + "\n");
+}
+
+function cpuModel(): string {
+  try {
+    return readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+}
+
+function navigatorCores(): number {
+  try {
+    return readFileSync("/proc/cpuinfo", "utf8").split("\n").filter((l) => l.startsWith("processor")).length;
+  } catch {
+    return NaN;
+  }
+}
+
+if (!existsSync(join(root, "scripts", "loadgen", "loadgen.c"))) throw new Error(`cannot find the repository root from ${here}`);
+await main();

@@ -1,0 +1,36 @@
+/**
+ * The server under test of `scripts/bench.ts`: this library in one mode, on one transport, with one handler.
+ *
+ * `… scripts/bench_server.ts MODE TRANSPORT HANDLER ADDRESS` — MODE sync|async|threading|forking, TRANSPORT
+ * tcp|udp|unix, HANDLER echo|cpu, ADDRESS a port on 127.0.0.1 or a unix path. Prints `listening on ADDRESS`.
+ *
+ * @module
+ */
+import process from "node:process";
+import * as sockserve from "../mod.ts";
+import { DatagramEcho, LineEcho } from "../examples/echo_handlers.ts";
+import { CpuHash } from "./bench_handlers.ts";
+
+const [mode = "async", transport = "tcp", handler = "echo", where = "0"] = process.argv.slice(2);
+const prefix = { sync: "", async: "Async", threading: "Threading", forking: "Forking" }[mode];
+const base = { tcp: "TCPServer", udp: "UDPServer", unix: "UnixStreamServer" }[transport];
+// deno-lint-ignore no-explicit-any
+const ServerClass = (sockserve as Record<string, any>)[`${prefix}${base}`];
+if (prefix === undefined || base === undefined || ServerClass === undefined) {
+  console.error(`bench_server: no server for mode ${mode} and transport ${transport}`);
+  process.exit(2);
+}
+const Handler = transport === "udp" ? DatagramEcho : handler === "cpu" ? CpuHash : LineEcho;
+const address = transport === "unix" ? where : ["127.0.0.1", Number(where)];
+// Handler errors such as a client reset at the end of a run are expected here; counting them is enough.
+let errors = 0;
+const server = new ServerClass(address, Handler, { requestQueueSize: 4096, drainTimeout: 1000 });
+server.handleError = () => void errors++;
+await server.listen();
+console.log(`listening on ${sockserve.formatAddress(server.serverAddress)}`);
+const stop = () => void server.shutdown();
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+await server.serveForever();
+await server.serverClose();
+process.exit(0);

@@ -1,0 +1,106 @@
+/**
+ * The baseline of the benchmarks: an echo server written straight on the runtime's own socket API, with no framework.
+ *
+ * `deno run -A scripts/raw_echo.ts tcp|udp|unix ADDRESS` · `bun scripts/raw_echo.ts …` · `node dist/scripts/raw_echo.js …`
+ * ADDRESS is a port (on 127.0.0.1) or a unix path. Prints `listening on ADDRESS`, then echoes until killed.
+ *
+ * @module
+ */
+import dgram from "node:dgram";
+import net from "node:net";
+import process from "node:process";
+
+// deno-lint-ignore no-explicit-any
+const runtime = globalThis as any;
+const [transport = "tcp", where = "0"] = process.argv.slice(2);
+const port = Number(where);
+
+async function denoEcho(conn: { read(b: Uint8Array): Promise<number | null>; write(b: Uint8Array): Promise<number>; close(): void }) {
+  const buffer = new Uint8Array(65536);
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      let offset = 0;
+      while (offset < n) offset += await conn.write(buffer.subarray(offset, n));
+    }
+  } catch {
+    // client went away
+  }
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+if (runtime.Deno) {
+  const Deno = runtime.Deno;
+  if (transport === "udp") {
+    const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
+    console.log(`listening on 127.0.0.1:${socket.addr.port}`);
+    const buffer = new Uint8Array(65536);
+    for (;;) {
+      const [data, from] = await socket.receive(buffer);
+      await socket.send(data, from);
+    }
+  } else {
+    const listener = transport === "unix"
+      ? Deno.listen({ transport: "unix", path: where })
+      : Deno.listen({ hostname: "127.0.0.1", port });
+    console.log(`listening on ${transport === "unix" ? where : `127.0.0.1:${listener.addr.port}`}`);
+    for await (const conn of listener) void denoEcho(conn);
+  }
+} else if (runtime.Bun) {
+  const Bun = runtime.Bun;
+  if (transport === "udp") {
+    const socket = await Bun.udpSocket({
+      hostname: "127.0.0.1",
+      port,
+      socket: { data: (s: { send(d: Uint8Array, p: number, a: string): boolean }, d: Uint8Array, p: number, a: string) => s.send(d, p, a) },
+    });
+    console.log(`listening on 127.0.0.1:${socket.port}`);
+  } else {
+    const pending = new Map<unknown, Uint8Array[]>();
+    const socket = {
+      data(s: { write(d: Uint8Array): number }, d: Uint8Array) {
+        const queue = pending.get(s);
+        if (queue) return void queue.push(d);
+        const written = s.write(d);
+        if (written < d.length) pending.set(s, [d.subarray(Math.max(written, 0))]);
+      },
+      drain(s: { write(d: Uint8Array): number }) {
+        const queue = pending.get(s);
+        while (queue && queue.length) {
+          const head = queue[0];
+          const written = s.write(head);
+          if (written < head.length) return void (queue[0] = head.subarray(Math.max(written, 0)));
+          queue.shift();
+        }
+        pending.delete(s);
+      },
+      close(s: unknown) {
+        pending.delete(s);
+      },
+    };
+    const listener = transport === "unix"
+      ? Bun.listen({ unix: where, socket })
+      : Bun.listen({ hostname: "127.0.0.1", port, socket });
+    console.log(`listening on ${transport === "unix" ? where : `127.0.0.1:${listener.port}`}`);
+  }
+} else if (transport === "udp") {
+  const socket = dgram.createSocket("udp4");
+  socket.on("message", (message, info) => socket.send(message, info.port, info.address));
+  socket.bind(port, "127.0.0.1", () => console.log(`listening on 127.0.0.1:${socket.address().port}`));
+} else {
+  const server = net.createServer((socket) => {
+    socket.on("data", (data) => socket.write(data));
+    socket.on("error", () => {});
+  });
+  const ready = () => {
+    const address = server.address();
+    console.log(`listening on ${typeof address === "string" ? address : `127.0.0.1:${address?.port}`}`);
+  };
+  if (transport === "unix") server.listen(where, ready);
+  else server.listen(port, "127.0.0.1", ready);
+}
