@@ -34,9 +34,13 @@ export {
   type AsyncOptions,
   type AsyncServer,
   AsyncTCPServer,
+  AsyncTCPServerBase,
   AsyncUDPServer,
+  AsyncUDPServerBase,
   AsyncUnixDatagramServer,
+  AsyncUnixDatagramServerBase,
   AsyncUnixStreamServer,
+  AsyncUnixStreamServerBase,
 } from "./src/mixins/async.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
 export {

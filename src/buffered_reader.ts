@@ -59,6 +59,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
+   * Makes an empty reader; bytes come through {@link BufferedReader.push}.
+   *
    * @param flow the source to pause and resume, or `null` for a reader fed all at once (a datagram)
    */
   constructor(flow: FlowControl | null = null) {

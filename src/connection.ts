@@ -39,7 +39,11 @@ export class Connection {
   #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
 
-  /** @param socket the transport socket; the connection attaches to it at once */
+  /**
+   * Wraps an accepted socket.
+   *
+   * @param socket the transport socket; the connection attaches to it at once
+   */
   constructor(socket: StreamSocket) {
     this.#socket = socket;
     this.reader = new BufferedReader(socket);

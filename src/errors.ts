@@ -21,7 +21,11 @@ export class AddressInUseError extends Error {
   readonly code: "EADDRINUSE" = "EADDRINUSE";
   /** The address as written in the message. */
   readonly address: string;
-  /** @param address the address that was taken, formatted for people */
+  /**
+   * Makes the error for `address`.
+   *
+   * @param address the address that was taken, formatted for people
+   */
   constructor(address: string, options?: ErrorOptions) {
     super(`address already in use: ${address}`, options);
     this.name = "AddressInUseError";
@@ -31,7 +35,11 @@ export class AddressInUseError extends Error {
 
 /** The runtime cannot do what was asked (for example unix datagram sockets on Node). The message names the runtime. */
 export class UnsupportedError extends Error {
-  /** @param message what is unsupported, where, and what to use instead */
+  /**
+   * Makes the error.
+   *
+   * @param message what is unsupported, where, and what to use instead
+   */
   constructor(message: string) {
     super(message);
     this.name = "UnsupportedError";
@@ -42,7 +50,11 @@ export class UnsupportedError extends Error {
 export class SocketTimeoutError extends Error {
   /** The limit that was exceeded, in milliseconds. */
   readonly timeout: number;
-  /** @param timeout the limit that was exceeded, in milliseconds */
+  /**
+   * Makes the error for a limit of `timeout` ms.
+   *
+   * @param timeout the limit that was exceeded, in milliseconds
+   */
   constructor(timeout: number) {
     super(`timed out after ${timeout} ms`);
     this.timeout = timeout;
@@ -54,7 +66,11 @@ export class SocketTimeoutError extends Error {
 export class LineTooLongError extends Error {
   /** The byte limit that was reached. */
   readonly limit: number;
-  /** @param limit the byte limit that was reached */
+  /**
+   * Makes the error for a limit of `limit` bytes.
+   *
+   * @param limit the byte limit that was reached
+   */
   constructor(limit: number) {
     super(`line longer than ${limit} bytes: raise rfile.maxLineLength or pass a limit to readline(limit)`);
     this.limit = limit;
@@ -69,6 +85,8 @@ export class DatagramTooLargeError extends Error {
   /** The server's limit. */
   readonly maxPacketSize: number;
   /**
+   * Makes the error for a datagram of `size` bytes.
+   *
    * @param size how long the datagram was (at least)
    * @param maxPacketSize the server's limit
    */
@@ -83,6 +101,8 @@ export class DatagramTooLargeError extends Error {
 /** A handler class could not be found by URL (see `handlerLocation`). The message names the module and the export. */
 export class HandlerLoadError extends Error {
   /**
+   * Makes the error.
+   *
    * @param message what was looked for and why it failed
    * @param options the underlying error, if any
    */
@@ -94,9 +114,29 @@ export class HandlerLoadError extends Error {
 
 /** A method needs a bound server and the server is not bound, or it is closed. */
 export class ServerStateError extends Error {
-  /** @param message what was attempted in which state */
+  /**
+   * Makes the error.
+   *
+   * @param message what was attempted in which state
+   */
   constructor(message: string) {
     super(message);
     this.name = "ServerStateError";
+  }
+}
+
+/**
+ * The worker thread running a request ended before the request did: it crashed (an uncaught error), exited, or was
+ * stopped because the server closed. The request is closed; the pool replaces the worker. When the worker crashed,
+ * `cause` is its error, with the worker's stack.
+ */
+export class WorkerExitedError extends Error {
+  /**
+   * @param message what happened to the worker
+   * @param options the worker's own error, if any
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerExitedError";
   }
 }

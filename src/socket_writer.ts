@@ -21,6 +21,8 @@ export class SocketWriter {
   #closed = false;
 
   /**
+   * Makes a writer to `connection`.
+   *
    * @param connection where bytes go
    * @param bufferSize bytes gathered before sending; 0 sends each write at once
    */

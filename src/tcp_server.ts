@@ -57,6 +57,8 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   #closing: Promise<void> | undefined;
 
   /**
+   * Stores the address, handler class and options; `listen()` binds.
+   *
    * @param serverAddress `[host, port]` (port 0 picks a free port), or a path for {@link UnixStreamServer}
    * @param RequestHandlerClass usually a {@link StreamRequestHandler} subclass
    * @param options see {@link TCPServerOptions}

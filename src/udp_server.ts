@@ -48,6 +48,8 @@ export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
   #closing: Promise<void> | undefined;
 
   /**
+   * Stores the address, handler class and options; `listen()` binds.
+   *
    * @param serverAddress `[host, port]`, or a path for {@link UnixDatagramServer}
    * @param RequestHandlerClass usually a {@link DatagramRequestHandler} subclass
    * @param options see {@link UDPServerOptions}

@@ -62,8 +62,9 @@ export function AsyncMixIn<Base extends ServerClass>(base: Base): Base & (new (.
   return AsyncServerMixIn;
 }
 
+/** `AsyncMixIn(TCPServer)`: the class {@link AsyncTCPServer} extends. Use `AsyncTCPServer` itself. */
 // deno-lint-ignore no-explicit-any
-const AsyncTCPServerBase: typeof TCPServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(TCPServer);
+export const AsyncTCPServerBase: typeof TCPServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(TCPServer);
 
 /**
  * A TCP server serving each connection concurrently on the event loop.
@@ -77,6 +78,8 @@ const AsyncTCPServerBase: typeof TCPServer & (new (...args: any[]) => AsyncServe
  */
 export class AsyncTCPServer extends AsyncTCPServerBase {
   /**
+   * Stores the address, handler class and options; `listen()` binds.
+   *
    * @param serverAddress `[host, port]`
    * @param RequestHandlerClass usually a `StreamRequestHandler` subclass
    * @param options stream server options and `maxConcurrentRequests`
@@ -90,12 +93,15 @@ export class AsyncTCPServer extends AsyncTCPServerBase {
   }
 }
 
+/** `AsyncMixIn(UnixStreamServer)`: the class {@link AsyncUnixStreamServer} extends. Use `AsyncUnixStreamServer` itself. */
 // deno-lint-ignore no-explicit-any
-const AsyncUnixStreamServerBase: typeof UnixStreamServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixStreamServer);
+export const AsyncUnixStreamServerBase: typeof UnixStreamServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixStreamServer);
 
 /** A unix stream server serving each connection concurrently on the event loop. */
 export class AsyncUnixStreamServer extends AsyncUnixStreamServerBase {
   /**
+   * Stores the address, handler class and options; `listen()` binds.
+   *
    * @param serverAddress the socket path
    * @param RequestHandlerClass usually a `StreamRequestHandler` subclass
    * @param options stream server options and `maxConcurrentRequests`
@@ -109,12 +115,15 @@ export class AsyncUnixStreamServer extends AsyncUnixStreamServerBase {
   }
 }
 
+/** `AsyncMixIn(UDPServer)`: the class {@link AsyncUDPServer} extends. Use `AsyncUDPServer` itself. */
 // deno-lint-ignore no-explicit-any
-const AsyncUDPServerBase: typeof UDPServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UDPServer);
+export const AsyncUDPServerBase: typeof UDPServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UDPServer);
 
 /** A UDP server handling datagrams concurrently on the event loop. */
 export class AsyncUDPServer extends AsyncUDPServerBase {
   /**
+   * Stores the address, handler class and options; `listen()` binds.
+   *
    * @param serverAddress `[host, port]`
    * @param RequestHandlerClass usually a `DatagramRequestHandler` subclass
    * @param options datagram server options and `maxConcurrentRequests`
@@ -128,12 +137,15 @@ export class AsyncUDPServer extends AsyncUDPServerBase {
   }
 }
 
+/** `AsyncMixIn(UnixDatagramServer)`: the class {@link AsyncUnixDatagramServer} extends. Use `AsyncUnixDatagramServer` itself. */
 // deno-lint-ignore no-explicit-any
-const AsyncUnixDatagramServerBase: typeof UnixDatagramServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixDatagramServer);
+export const AsyncUnixDatagramServerBase: typeof UnixDatagramServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixDatagramServer);
 
 /** A unix datagram server handling datagrams concurrently on the event loop (Deno only). */
 export class AsyncUnixDatagramServer extends AsyncUnixDatagramServerBase {
   /**
+   * Stores the address, handler class and options; `listen()` binds.
+   *
    * @param serverAddress the socket path
    * @param RequestHandlerClass usually a `DatagramRequestHandler` subclass
    * @param options datagram server options and `maxConcurrentRequests`
