@@ -42,6 +42,39 @@ export {
   AsyncUnixStreamServer,
   AsyncUnixStreamServerBase,
 } from "./src/mixins/async.ts";
+export {
+  DEFAULT_MAX_REQUESTS_PER_WORKER,
+  DEFAULT_WORKER_IDLE_TIMEOUT,
+  ThreadingMixIn,
+  type ThreadingOptions,
+  type ThreadingServer,
+  ThreadingTCPServer,
+  ThreadingTCPServerBase,
+  ThreadingUDPServer,
+  ThreadingUDPServerBase,
+  ThreadingUnixDatagramServer,
+  ThreadingUnixDatagramServerBase,
+  ThreadingUnixStreamServer,
+  ThreadingUnixStreamServerBase,
+} from "./src/mixins/threading.ts";
+export type { ThreadingServerView } from "./src/threading/server_view.ts";
+export {
+  type CollectChildrenOptions,
+  DEFAULT_MAX_CHILDREN,
+  DEFAULT_SPARE_CHILDREN,
+  ForkingMixIn,
+  type ForkingOptions,
+  type ForkingServer,
+  ForkingTCPServer,
+  ForkingTCPServerBase,
+  ForkingUDPServer,
+  ForkingUDPServerBase,
+  ForkingUnixDatagramServer,
+  ForkingUnixDatagramServerBase,
+  ForkingUnixStreamServer,
+  ForkingUnixStreamServerBase,
+} from "./src/mixins/forking.ts";
+export type { ForkedServerView } from "./src/forking/server_view.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
 export {
   BaseRequestHandler,
@@ -55,23 +88,33 @@ export { type BytesLike, Connection } from "./src/connection.ts";
 export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src/buffered_reader.ts";
 export { SocketWriter } from "./src/socket_writer.ts";
 export { BytesWriter } from "./src/bytes_writer.ts";
-export { type HandlerLocation, handlerLocation, loadHandlerClass } from "./src/handler_location.ts";
+export { type HandlerLocation, handlerLocation, loadHandlerClass, pickHandlerClass } from "./src/handler_location.ts";
 export {
   AddressInUseError,
+  ChildProcessError,
   DatagramTooLargeError,
   HandlerLoadError,
   LineTooLongError,
   ServerStateError,
   SocketTimeoutError,
   UnsupportedError,
+  WorkerExitedError,
 } from "./src/errors.ts";
 export { checkInetAddress, checkUnixPath, formatAddress, MAX_UNIX_PATH_BYTES } from "./src/address.ts";
 export { getDefaultRuntime, setDefaultRuntime } from "./src/default_runtime.ts";
 export type {
+  ChildExit,
+  ChildProcess,
+  ChildProcesses,
+  ChildProcessEvents,
+  ChildStartOptions,
   Datagram,
   DatagramListenOptions,
   DatagramSocket,
   InetAddress,
+  MessagePortLike,
+  ParentChannel,
+  ParentChannelEvents,
   ResolvedHost,
   Runtime,
   SocketAddress,
@@ -81,6 +124,8 @@ export type {
   StreamSocketEvents,
   UnixAddress,
   UnixPathState,
+  WorkerHandle,
+  WorkerStartOptions,
 } from "./src/transport.ts";
 export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
 export { denoRuntime } from "./runtimes/deno.ts";

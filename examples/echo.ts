@@ -6,6 +6,7 @@
  *   --transport tcp|udp|unix|unix-dgram   (default tcp)
  *   --mode sync|async|threading|forking   (default async)
  *   --host HOST (default 127.0.0.1)  --port N (default 0)  --path PATH (unix transports)
+ *   --requests-per-child N   (forking: requests a child process serves before it exits; default 1)
  * ```
  *
  * Prints one line `listening on ADDRESS` when ready. SIGINT or SIGTERM: stops accepting, lets requests in flight
@@ -20,8 +21,16 @@ import {
   AsyncUnixDatagramServer,
   AsyncUnixStreamServer,
   type BaseServer,
+  ForkingTCPServer,
+  ForkingUDPServer,
+  ForkingUnixDatagramServer,
+  ForkingUnixStreamServer,
   formatAddress,
   TCPServer,
+  ThreadingTCPServer,
+  ThreadingUDPServer,
+  ThreadingUnixDatagramServer,
+  ThreadingUnixStreamServer,
   UDPServer,
   UnixDatagramServer,
   UnixStreamServer,
@@ -45,12 +54,21 @@ export interface EchoOptions {
   port: number;
   /** Path for unix transports. */
   path: string | undefined;
+  /** Forking: requests a child process serves before it exits. */
+  requestsPerChild: number;
 }
 
 class UsageError extends Error {}
 
 function parse(argv: readonly string[]): EchoOptions {
-  const options: EchoOptions = { transport: "tcp", mode: "async", host: "127.0.0.1", port: 0, path: undefined };
+  const options: EchoOptions = {
+    transport: "tcp",
+    mode: "async",
+    host: "127.0.0.1",
+    port: 0,
+    path: undefined,
+    requestsPerChild: 1,
+  };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = (): string => {
@@ -88,11 +106,20 @@ function parse(argv: readonly string[]): EchoOptions {
       case "--path":
         options.path = value();
         break;
+      case "--requests-per-child": {
+        const text = value();
+        const count = /^[1-9]\d*$/.test(text) ? Number(text) : NaN;
+        if (!Number.isSafeInteger(count)) {
+          throw new UsageError(`--requests-per-child must be a positive integer, got ${JSON.stringify(text)}`);
+        }
+        options.requestsPerChild = count;
+        break;
+      }
       case "--help":
       case "-h":
         throw new UsageError(
           "usage: echo [--transport tcp|udp|unix|unix-dgram] [--mode sync|async|threading|forking] " +
-            "[--host HOST] [--port N] [--path PATH]",
+            "[--host HOST] [--port N] [--path PATH] [--requests-per-child N]",
         );
       default:
         throw new UsageError(`unknown option ${JSON.stringify(argv[i])} (try --help)`);
@@ -109,9 +136,21 @@ type AnyServer = BaseServer<any, any, any>;
 function makeServer(options: EchoOptions): AnyServer {
   const settings = { drainTimeout: 10_000 };
   const { transport, mode } = options;
-  if (mode === "threading" || mode === "forking") throw new UsageError(`--mode ${mode} is not implemented yet`);
   const inet = [options.host, options.port] as const;
   const path = options.path as string;
+  if (mode === "forking") {
+    const forking = { ...settings, requestsPerChild: options.requestsPerChild };
+    if (transport === "tcp") return new ForkingTCPServer(inet, LineEcho, forking);
+    if (transport === "unix") return new ForkingUnixStreamServer(path, LineEcho, forking);
+    if (transport === "udp") return new ForkingUDPServer(inet, DatagramEcho, forking);
+    return new ForkingUnixDatagramServer(path, DatagramEcho, forking);
+  }
+  if (mode === "threading") {
+    if (transport === "tcp") return new ThreadingTCPServer(inet, LineEcho, settings);
+    if (transport === "unix") return new ThreadingUnixStreamServer(path, LineEcho, settings);
+    if (transport === "udp") return new ThreadingUDPServer(inet, DatagramEcho, settings);
+    return new ThreadingUnixDatagramServer(path, DatagramEcho, settings);
+  }
   if (mode === "sync") {
     if (transport === "tcp") return new TCPServer(inet, LineEcho, settings);
     if (transport === "unix") return new UnixStreamServer(path, LineEcho, settings);

@@ -5,8 +5,10 @@
  * @module
  */
 import { lookup } from "node:dns/promises";
+import { existsSync } from "node:fs";
 import { lstat, rm } from "node:fs/promises";
 import { connect } from "node:net";
+import { dirname } from "node:path";
 import { AddressInUseError } from "../src/errors.ts";
 import type { ResolvedHost, UnixPathState } from "../src/transport.ts";
 
@@ -51,13 +53,20 @@ export async function removeFile(path: string): Promise<void> {
   await rm(path, { force: true });
 }
 
-/** Maps an OS error from bind or listen to a clear one naming `address`. */
-export function bindError(error: unknown, address: string): Error {
+/**
+ * Maps an OS error from bind or listen to a clear one naming `address`. Pass `unixPath` when binding a unix socket:
+ * libuv (Node) reports a path in a missing directory as EACCES, and a port hint would be wrong there.
+ */
+export function bindError(error: unknown, address: string, unixPath?: string): Error {
   const code = (error as { code?: string } | null)?.code ?? "";
   const name = (error as { name?: string } | null)?.name ?? "";
   if (code === "EADDRINUSE" || name === "AddrInUse") return new AddressInUseError(address, { cause: error });
+  if ((code === "EACCES" || name === "PermissionDenied") && unixPath !== undefined && !existsSync(dirname(unixPath))) {
+    return new Error(`cannot bind ${address}: its directory does not exist`, { cause: error });
+  }
   if (code === "EACCES" || name === "PermissionDenied") {
-    return new Error(`permission denied binding ${address} (ports below 1024 need privileges)`, { cause: error });
+    const hint = unixPath === undefined ? "ports below 1024 need privileges" : "its directory is not writable";
+    return new Error(`permission denied binding ${address} (${hint})`, { cause: error });
   }
   if (code === "EADDRNOTAVAIL" || name === "AddrNotAvailable") {
     return new Error(`cannot bind ${address}: the address is not available on this machine`, { cause: error });

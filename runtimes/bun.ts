@@ -18,8 +18,10 @@ import type {
   StreamSocket,
   StreamSocketEvents,
 } from "../src/transport.ts";
+import { childProcesses } from "./_fork.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { ACCEPT_QUEUE_LIMIT, DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
+import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
 interface BunSocket {
   data: BunStreamSocket | undefined;
@@ -201,7 +203,9 @@ const streamHandlers = {
   error(socket: BunSocket, error: Error): void {
     socket.data?.onError(error);
   },
-  close(socket: BunSocket): void {
+  // Bun reports a reset (ECONNRESET) only as the argument of close: without it, a reset would look like a clean end.
+  close(socket: BunSocket, error?: Error): void {
+    if (error instanceof Error) socket.data?.onError(error);
     socket.data?.onClose();
   },
   drain(socket: BunSocket): void {
@@ -239,7 +243,7 @@ class BunStreamListener implements StreamListener {
     try {
       listener = bun().listen({ ...where, allowHalfOpen: true, binaryType: "uint8array", socket });
     } catch (error) {
-      throw bindError(error, described);
+      throw bindError(error, described, unixPath);
     }
     const address: SocketAddress = unixPath ?? [listener.hostname ?? "", listener.port ?? 0];
     return new BunStreamListener(listener, queue, address);
@@ -279,7 +283,8 @@ class BunDatagramSocket implements DatagramSocket {
     }
     const queue = new PullQueue<Datagram>(DATAGRAM_QUEUE_LIMIT);
     const max = options.maxPacketSize;
-    let wrapper: BunDatagramSocket | undefined;
+    // The drain callback is registered before the wrapper exists, so it reaches the wrapper through this box.
+    const drainTarget: { wrapper?: BunDatagramSocket } = {};
     let socket: BunUdpSocket;
     try {
       socket = await bun().udpSocket({
@@ -293,15 +298,15 @@ class BunDatagramSocket implements DatagramSocket {
             queue.push(data.length > max ? { data: new Uint8Array(0), from, oversize: data.length } : { data, from });
           },
           drain(): void {
-            wrapper?.onDrain();
+            drainTarget.wrapper?.onDrain();
           },
         },
       });
     } catch (error) {
       throw bindError(error, formatAddress([options.hostname, options.port]));
     }
-    wrapper = new BunDatagramSocket(socket, queue);
-    return wrapper;
+    drainTarget.wrapper = new BunDatagramSocket(socket, queue);
+    return drainTarget.wrapper;
   }
 
   onDrain(): void {
@@ -336,4 +341,7 @@ export const bunRuntime: Runtime = {
   lookupHost,
   unixPathState,
   removeFile,
+  startWorker: startWebWorker,
+  availableParallelism: webParallelism,
+  childProcesses,
 };

@@ -18,7 +18,9 @@ import type {
   StreamSocket,
   StreamSocketEvents,
 } from "../src/transport.ts";
+import { childProcesses } from "./_fork.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
+import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
 type DenoAddr =
   | { transport: "tcp" | "udp"; hostname: string; port: number }
@@ -269,7 +271,7 @@ class DenoStreamListener implements StreamListener {
         });
       return new DenoStreamListener(listener);
     } catch (error) {
-      throw bindError(error, described);
+      throw bindError(error, described, options.transport === "unix" ? options.path : undefined);
     }
   }
 
@@ -354,7 +356,7 @@ class DenoDatagramSocket implements DatagramSocket {
       });
       return new DenoDatagramSocket(conn, options.maxPacketSize, "udp");
     } catch (error) {
-      throw bindError(error, described);
+      throw bindError(error, described, options.transport === "unixgram" ? options.path : undefined);
     }
   }
 
@@ -493,4 +495,7 @@ export const denoRuntime: Runtime = {
   lookupHost,
   unixPathState,
   removeFile,
+  startWorker: startWebWorker,
+  availableParallelism: webParallelism,
+  childProcesses,
 };

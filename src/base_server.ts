@@ -40,6 +40,19 @@ interface ActiveRequest<Request> {
 }
 
 /**
+ * Settings of {@link BaseServer} that a subclass may change with a class field or a getter. Declared in an interface
+ * merged with the class, so that TypeScript accepts both forms of override.
+ */
+export interface BaseServer<Request = unknown, ClientAddress = unknown, ServerAddress = unknown> {
+  /** Milliseconds `handleRequest()` waits for a request before calling `handleTimeout()`; `null` waits forever. */
+  timeout: number | null;
+  /** `serverClose()` waits for requests in flight (default `true`). */
+  blockOnClose: boolean;
+  /** How long `serverClose()` waits before aborting requests still running (ms); `null` (default) waits for all. */
+  drainTimeout: number | null;
+}
+
+/**
  * The base of all servers, Python's `BaseServer`: it owns no socket. A subclass says where requests come from by
  * overriding {@link BaseServer.getRequest}; everything else is the same for every kind of server.
  *
@@ -71,12 +84,6 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   /** The handler class; a new one serves each request. */
   RequestHandlerClass: RequestHandlerClass<Request, ClientAddress>;
 
-  /** Milliseconds `handleRequest()` waits for a request before calling `handleTimeout()`; `null` waits forever. */
-  declare timeout: number | null;
-  /** `serverClose()` waits for requests in flight (default `true`). */
-  declare blockOnClose: boolean;
-  /** How long `serverClose()` waits before aborting requests still running (ms); `null` (default) waits for all. */
-  declare drainTimeout: number | null;
   static {
     this.prototype.timeout = null;
     this.prototype.blockOnClose = true;
@@ -109,8 +116,13 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     RequestHandlerClass: RequestHandlerClass<Request, ClientAddress>,
     options: BaseServerOptions = {},
   ) {
-    if (typeof RequestHandlerClass !== "function") {
-      throw new TypeError(`RequestHandlerClass must be a handler class, got ${RequestHandlerClass === null ? "null" : typeof RequestHandlerClass}`);
+    if (!isConstructor(RequestHandlerClass)) {
+      const got = RequestHandlerClass === null
+        ? "null"
+        : typeof RequestHandlerClass === "function"
+        ? "a function that cannot be called with `new` (an arrow function, async function or method)"
+        : typeof RequestHandlerClass;
+      throw new TypeError(`RequestHandlerClass must be a handler class, got ${got}`);
     }
     if (options === null || typeof options !== "object") {
       throw new TypeError(`options must be an object, got ${options === null ? "null" : typeof options}`);
@@ -493,6 +505,17 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
         this.#lastResort(error);
       }
     }
+  }
+}
+
+/** True when `value` can be called with `new`; `value` itself is not called. */
+function isConstructor(value: unknown): boolean {
+  if (typeof value !== "function") return false;
+  try {
+    Reflect.construct(String, [], value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

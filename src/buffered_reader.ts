@@ -179,17 +179,19 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#paused && this.#flow !== null) {
-      this.#paused = false;
-      this.#flow.resume();
-    }
     const timeout = this.timeout;
-    return new Promise<T>((resolve, reject) => {
+    const parked = new Promise<T>((resolve, reject) => {
       this.#pending = attempt;
       this.#resolve = resolve as (value: unknown) => void;
       this.#reject = reject;
       if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
     });
+    // Resumed only once the read is parked: a source may push bytes from inside resume(), and they must reach it.
+    if (this.#paused && this.#flow !== null) {
+      this.#paused = false;
+      this.#flow.resume();
+    }
+    return parked;
   }
 
   /** Runs the parked read again; settles it when it completes or fails. */
@@ -241,6 +243,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   #take(count: number): Uint8Array {
+    if (count === 0) return EMPTY; // readline(0), possibly with nothing buffered
     this.#scanned = 0;
     this.#buffered -= count;
     const first = this.#chunks[0];

@@ -13,7 +13,8 @@ export class BytesWriter {
 
   /** Appends `data` (a string is UTF-8) and returns its length in bytes. */
   write(data: BytesLike): Promise<number> {
-    const bytes = toBytes(data).slice();
+    // A copy, even of a Node Buffer (whose slice() is a view): the caller may reuse its memory.
+    const bytes = new Uint8Array(toBytes(data));
     this.#chunks.push(bytes);
     this.#size += bytes.length;
     this.#written = true;

@@ -80,6 +80,14 @@ export class Connection {
     return this.#socket.localAddress;
   }
 
+  /**
+   * The transport socket under this connection. For mix-ins that hand the connection to another process; a handler
+   * has no use for it.
+   */
+  get socket(): StreamSocket {
+    return this.#socket;
+  }
+
   /** True once the connection is fully closed. */
   get closed(): boolean {
     return this.#closed;

@@ -132,11 +132,39 @@ export class ServerStateError extends Error {
  */
 export class WorkerExitedError extends Error {
   /**
+   * Makes the error.
+   *
    * @param message what happened to the worker
    * @param options the worker's own error, if any
    */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "WorkerExitedError";
+  }
+}
+
+/**
+ * A child process of a forking server ended without finishing its request: it was killed (by a signal, or by
+ * `drainTimeout` at close) or it crashed, or it could not start. The request is closed; the server goes on.
+ */
+export class ChildProcessError extends Error {
+  /** The child's process id (0 when it never started). */
+  readonly pid: number;
+  /** Its exit status, or `null` when a signal ended it or it is still running. */
+  readonly code: number | null;
+  /** The signal that ended it, or `null`. */
+  readonly signal: string | null;
+  /**
+   * Records how the child ended.
+   *
+   * @param message what happened to the child
+   * @param exit its process id, exit status and signal
+   */
+  constructor(message: string, exit: { pid: number; code: number | null; signal: string | null }) {
+    super(message);
+    this.name = "ChildProcessError";
+    this.pid = exit.pid;
+    this.code = exit.code;
+    this.signal = exit.signal;
   }
 }

@@ -64,8 +64,24 @@ export async function loadHandlerClass(location: HandlerLocation): Promise<Reque
     module = await import(location.url);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new HandlerLoadError(`cannot import handler module ${location.url}: ${reason}`, { cause: error });
+    throw new HandlerLoadError(
+      `cannot import handler module ${location.url} to load ${location.exportName}: ${reason}`,
+      { cause: error },
+    );
   }
+  return pickHandlerClass(module, location);
+}
+
+/**
+ * Finds a handler class in a module already imported (its namespace object), where {@link handlerLocation} said it is.
+ *
+ * @throws {HandlerLoadError} naming the module and the export when the module lacks the export, or exports something
+ * that is not a class
+ */
+export function pickHandlerClass(
+  module: Readonly<Record<string, unknown>>,
+  location: HandlerLocation,
+): RequestHandlerClass<unknown, unknown> {
   const found = module[location.exportName];
   if (found === undefined) {
     const names = Object.keys(module).sort().join(", ") || "none";
@@ -74,7 +90,9 @@ export async function loadHandlerClass(location: HandlerLocation): Promise<Reque
     );
   }
   if (typeof found !== "function") {
-    throw new HandlerLoadError(`export "${location.exportName}" of ${location.url} is a ${typeof found}, not a handler class`);
+    throw new HandlerLoadError(
+      `export "${location.exportName}" of ${location.url} is a ${typeof found}, not a handler class`,
+    );
   }
   return found as RequestHandlerClass<unknown, unknown>;
 }

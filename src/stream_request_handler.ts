@@ -10,6 +10,19 @@ import { SocketWriter } from "./socket_writer.ts";
 import type { SocketAddress } from "./transport.ts";
 
 /**
+ * Settings of {@link StreamRequestHandler} that a subclass may change with a class field or a getter. Declared in an
+ * interface merged with the class, so that TypeScript accepts both forms of override.
+ */
+export interface StreamRequestHandler<Server = unknown> {
+  /** Milliseconds a read or write may wait before failing with `SocketTimeoutError`; `null` (default) waits forever. */
+  timeout: number | null;
+  /** Bytes `wfile` gathers before sending; 0 (default) sends each write at once. */
+  wbufsize: number;
+  /** Set TCP_NODELAY on the connection (default `false`). */
+  disableNagleAlgorithm: boolean;
+}
+
+/**
  * The handler of TCP and unix stream servers. `setup()` makes {@link StreamRequestHandler.rfile} (a buffered reader)
  * and {@link StreamRequestHandler.wfile} (a writer that sends everything); `finish()` flushes `wfile`.
  *
@@ -25,12 +38,6 @@ import type { SocketAddress } from "./transport.ts";
  * ```
  */
 export class StreamRequestHandler<Server = unknown> extends BaseRequestHandler<Connection, SocketAddress, Server> {
-  /** Milliseconds a read or write may wait before failing with `SocketTimeoutError`; `null` (default) waits forever. */
-  declare timeout: number | null;
-  /** Bytes `wfile` gathers before sending; 0 (default) sends each write at once. */
-  declare wbufsize: number;
-  /** Set TCP_NODELAY on the connection (default `false`). */
-  declare disableNagleAlgorithm: boolean;
   static {
     this.prototype.timeout = null;
     this.prototype.wbufsize = 0;

@@ -27,6 +27,19 @@ export interface TCPServerOptions extends BaseServerOptions {
 const LINGER = 30_000;
 
 /**
+ * Settings of {@link TCPServer} that a subclass may change with a class field or a getter. Declared in an interface
+ * merged with the class, so that TypeScript accepts both forms of override.
+ */
+export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
+  /** Listen backlog. Default 128. */
+  requestQueueSize: number;
+  /** SO_REUSEADDR; always in effect on the runtimes (see {@link TCPServerOptions.allowReuseAddress}). */
+  allowReuseAddress: boolean;
+  /** SO_REUSEPORT. Default `false`. */
+  allowReusePort: boolean;
+}
+
+/**
  * A TCP server (Python's `TCPServer`): `[host, port]` addresses, IPv4 or IPv6 decided by the host
  * (`"127.0.0.1"`, `"::1"`, `""` for all IPv4 interfaces, `"::"` for all). Each request is a {@link Connection}.
  *
@@ -40,12 +53,6 @@ const LINGER = 30_000;
  */
 export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   extends BaseServer<Connection, SocketAddress, ServerAddress> {
-  /** Listen backlog. Default 128. */
-  declare requestQueueSize: number;
-  /** SO_REUSEADDR; always in effect on the runtimes (see {@link TCPServerOptions.allowReuseAddress}). */
-  declare allowReuseAddress: boolean;
-  /** SO_REUSEPORT. Default `false`. */
-  declare allowReusePort: boolean;
   static {
     this.prototype.requestQueueSize = 128;
     this.prototype.allowReuseAddress = false;

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { HandlerLocation } from "./handler_location.ts";
 
 /** An IPv4 or IPv6 socket address, as Python writes it: `[host, port]`. */
 export type InetAddress = readonly [host: string, port: number];
@@ -146,4 +147,137 @@ export interface Runtime {
   unixPathState(path: string, transport: "unix" | "unixgram"): Promise<UnixPathState>;
   /** Removes a file; a missing file is not an error. */
   removeFile(path: string): Promise<void>;
+  /**
+   * Starts a worker thread (a module Web Worker on Deno and Bun, `node:worker_threads` on Node) that imports
+   * `options.moduleUrl` and calls its export `options.exportName` with `options.port`. Absent from adapters whose
+   * runtime has no threads: the threading mix-in then refuses to start, naming the runtime.
+   */
+  startWorker?(options: WorkerStartOptions): WorkerHandle;
+  /** How many threads can run in parallel here (CPU cores available); the default size of worker pools. */
+  availableParallelism?(): number;
+  /**
+   * Child processes of this runtime, for the forking mix-in. Absent from adapters that cannot start processes (an
+   * in-memory test transport): the forking mix-in then refuses to bind, naming the runtime.
+   */
+  readonly childProcesses?: ChildProcesses;
+}
+
+/**
+ * One end of a `MessageChannel`, typed by the few members the library uses (the web `MessagePort` on Deno and Bun,
+ * `worker_threads.MessagePort` on Node: both fit).
+ */
+export interface MessagePortLike {
+  /** Sends a structured-cloneable message; objects in `transfer` (ArrayBuffers, ports) move instead of being copied. */
+  postMessage(message: unknown, transfer?: readonly object[]): void;
+  /** Receives messages; setting it starts delivery. */
+  onmessage: ((event: { readonly data: unknown }) => void) | null;
+  /** Disconnects both ends; pending messages may be dropped. */
+  close(): void;
+}
+
+/** What {@link Runtime.startWorker} needs. */
+export interface WorkerStartOptions {
+  /** URL of the module the worker imports (`.ts` on Deno and Bun, compiled `.js` on Node). */
+  readonly moduleUrl: string;
+  /** The function that module exports; the worker calls it once, with {@link WorkerStartOptions.port}. */
+  readonly exportName: string;
+  /** The worker's end of a `MessageChannel`, transferred to it: every later message travels on this channel. */
+  readonly port: MessagePortLike;
+  /** A name for debuggers and error messages. */
+  readonly name: string;
+  /**
+   * Called at most once, when the worker dies by itself: an uncaught error (with its message and, where the runtime
+   * gives it, its stack) or an exit. Never called after {@link WorkerHandle.terminate}.
+   */
+  readonly onExit: (reason: Error) => void;
+}
+
+/** A worker thread started by {@link Runtime.startWorker}. */
+export interface WorkerHandle {
+  /** Stops the worker at once (whatever it is running); resolves when it is gone. Idempotent. */
+  terminate(): Promise<void>;
+}
+
+/**
+ * Child processes running the same runtime as this one, for the forking mix-in: a listener whose connections can be
+ * handed to a child (the socket itself moves: the child reads and writes it directly), and a way to start children.
+ */
+export interface ChildProcesses {
+  /**
+   * Listens as {@link Runtime.listenStream} does, with two differences: a connection reads nothing until its
+   * `resume()` is called (a parent that hands it on never reads it), and it can be handed to a child with
+   * {@link ChildProcess.send} after {@link ChildProcesses.detach}.
+   */
+  listenStream(options: StreamListenOptions): Promise<StreamListener>;
+  /**
+   * Readies a connection from {@link ChildProcesses.listenStream} to leave this process: waits until the bytes written
+   * to it are sent, stops reading it for good, and delivers at once, to its `data` event, what it read and had not
+   * delivered yet. Resolves to `false`, doing nothing, for a socket that cannot be handed on.
+   */
+  detach(socket: StreamSocket): Promise<boolean>;
+  /** Starts a child process that imports the handler class and then waits for messages (see `src/forking/`). */
+  start(options: ChildStartOptions, events: ChildProcessEvents): ChildProcess;
+}
+
+/** What {@link ChildProcesses.start} needs. */
+export interface ChildStartOptions {
+  /** Where the child imports its handler class from. */
+  readonly handler: HandlerLocation;
+  /**
+   * Deno command-line flags of the child: its permissions (`--allow-read=/srv`, …) and any other flag. A Deno child
+   * gets these and nothing else (no flag: no permission at all). Bun and Node have no permissions and ignore them.
+   */
+  readonly denoFlags: readonly string[];
+}
+
+/** How a child process ended. */
+export interface ChildExit {
+  /** Its process id. */
+  readonly pid: number;
+  /** Its exit status, or `null` when a signal ended it. */
+  readonly code: number | null;
+  /** The signal that ended it (`"SIGKILL"`, …), or `null` when it exited by itself. */
+  readonly signal: string | null;
+}
+
+/** What a parent hears from one child. */
+export interface ChildProcessEvents {
+  /** A message from the child (JSON data). */
+  message(message: unknown): void;
+  /** The child ended (or could not start: then `pid` is 0). Called once, last. */
+  exit(exit: ChildExit): void;
+}
+
+/** A child process, as its parent sees it. */
+export interface ChildProcess {
+  /** Its process id (0 when it could not be started; `exit` then follows). */
+  readonly pid: number;
+  /**
+   * Sends a message (JSON data). With `socket`, detached first by {@link ChildProcesses.detach}, hands that connection
+   * over with it: once sent, this process's copy of the connection is closed (the socket emits `close`) and the child
+   * alone holds it. Rejects when the child is gone.
+   */
+  send(message: unknown, socket?: StreamSocket): Promise<void>;
+  /** Sends a signal to this child. Only ever called for children this process started. */
+  kill(signal: "SIGTERM" | "SIGKILL"): void;
+  /** Lets this process exit while the child still runs. */
+  unref(): void;
+}
+
+/** In a child process: the channel to the parent that started it. */
+export interface ParentChannel {
+  /** Starts delivering the parent's messages to `events`. */
+  attach(events: ParentChannelEvents): void;
+  /** Sends a message (JSON data) to the parent; resolves once it is handed to the OS. */
+  send(message: unknown): Promise<void>;
+  /** Ends this process with `code` at once. */
+  exit(code: number): void;
+}
+
+/** What a child hears from its parent. */
+export interface ParentChannelEvents {
+  /** A message; `socket` is the connection handed over with it, or `null`. */
+  message(message: unknown, socket: StreamSocket | null): void;
+  /** The parent closed the channel, or is gone. */
+  disconnect(): void;
 }

@@ -24,6 +24,19 @@ export interface UDPServerOptions extends BaseServerOptions {
 }
 
 /**
+ * Settings of {@link UDPServer} that a subclass may change with a class field or a getter. Declared in an interface
+ * merged with the class, so that TypeScript accepts both forms of override.
+ */
+export interface UDPServer<ServerAddress extends SocketAddress = InetAddress> {
+  /** Longest datagram accepted (default 65535). */
+  maxPacketSize: number;
+  /** SO_REUSEADDR. Default `false`. */
+  allowReuseAddress: boolean;
+  /** SO_REUSEPORT. Default `false`. */
+  allowReusePort: boolean;
+}
+
+/**
  * A UDP server (Python's `UDPServer`). Each datagram is a request: a {@link DatagramRequest} holding the bytes and the
  * socket to reply on; {@link DatagramRequestHandler} sends its `wfile` back as one datagram.
  *
@@ -31,12 +44,6 @@ export interface UDPServerOptions extends BaseServerOptions {
  */
 export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
   extends BaseServer<DatagramRequest, SocketAddress | null, ServerAddress> {
-  /** Longest datagram accepted (default 65535). */
-  declare maxPacketSize: number;
-  /** SO_REUSEADDR. Default `false`. */
-  declare allowReuseAddress: boolean;
-  /** SO_REUSEPORT. Default `false`. */
-  declare allowReusePort: boolean;
   static {
     this.prototype.maxPacketSize = 65535;
     this.prototype.allowReuseAddress = false;
@@ -118,17 +125,23 @@ export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
     }
   }
 
-  /** Closes the socket, removes the unix socket file, then waits for requests in flight (see `BaseServer`). */
+  /**
+   * Stops serving and waits for requests in flight (see `BaseServer`), then closes the socket and removes the unix
+   * socket file. The socket stays open until then because requests in flight send their replies on it.
+   */
   override serverClose(): Promise<void> {
     this.#closing ??= (async () => {
-      const socket = this.#socket;
-      this.#socket = undefined;
       try {
-        await socket?.close();
+        await super.serverClose();
       } finally {
-        if (this.#boundPath !== undefined) await this.runtime.removeFile(this.#boundPath).catch(() => {});
+        const socket = this.#socket;
+        this.#socket = undefined;
+        try {
+          await socket?.close();
+        } finally {
+          if (this.#boundPath !== undefined) await this.runtime.removeFile(this.#boundPath).catch(() => {});
+        }
       }
-      await super.serverClose();
     })();
     return this.#closing;
   }

@@ -1,0 +1,11 @@
+/**
+ * Entry point of a forking server's child process on Node and Bun: `_fork_child_main <handler URL> <export name>`.
+ * (Deno's children start from a data module instead, see `_fork.ts`.)
+ *
+ * @module
+ */
+import process from "node:process";
+import { runChild } from "./_fork_child.ts";
+
+const [url = "", exportName = ""] = process.argv.slice(2);
+await runChild({ url, exportName });

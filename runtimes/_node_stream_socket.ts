@@ -1,0 +1,151 @@
+/**
+ * A `node:net` socket as the transport interface's stream socket: the Node adapter's connections, and the connection a
+ * forking server's child receives. Kept apart from the listener so that a child loads no more than it needs.
+ *
+ * @module
+ */
+import type net from "node:net";
+import type { SocketAddress, StreamSocket, StreamSocketEvents } from "../src/transport.ts";
+
+/** The private part of a `net.Socket` that reading is started and stopped on (Node's and Deno's; Bun has none). */
+interface ReadableHandle {
+  reading?: boolean;
+  readStop?(): number;
+}
+
+/**
+ * A `net.Socket` as a {@link StreamSocket}. One made with `readsOnAttach = false` reads nothing until `resume()`, and
+ * can leave this process: {@link NodeStreamSocket.detach}, then the forking support sends {@link NodeStreamSocket.raw}
+ * to a child and calls {@link NodeStreamSocket.release}.
+ */
+export class NodeStreamSocket implements StreamSocket {
+  readonly localAddress: SocketAddress;
+  readonly remoteAddress: SocketAddress;
+  #socket: net.Socket;
+  #readsOnAttach: boolean;
+  #reading = false;
+  #events: StreamSocketEvents | null = null;
+  #detached = false;
+  #closeReported = false;
+
+  /**
+   * @param socket the connected socket
+   * @param unixPath the listener's path for a unix socket (`undefined` for TCP)
+   * @param readsOnAttach whether `attach()` starts reading (otherwise the first `resume()` does)
+   */
+  constructor(socket: net.Socket, unixPath: string | undefined, readsOnAttach = true) {
+    this.#socket = socket;
+    this.#readsOnAttach = readsOnAttach;
+    if (unixPath !== undefined) {
+      this.localAddress = unixPath;
+      this.remoteAddress = "";
+    } else {
+      this.localAddress = [socket.localAddress ?? "", socket.localPort ?? 0];
+      this.remoteAddress = [socket.remoteAddress ?? "", socket.remotePort ?? 0];
+    }
+  }
+
+  attach(events: StreamSocketEvents): void {
+    const socket = this.#socket;
+    this.#events = events;
+    socket.on("data", events.data);
+    socket.on("end", events.end);
+    socket.on("error", events.error);
+    socket.on("drain", events.drain);
+    socket.on("close", events.close);
+    if (this.#readsOnAttach) this.resume();
+  }
+
+  pause(): void {
+    if (!this.#detached) this.#socket.pause();
+  }
+
+  resume(): void {
+    if (this.#detached) return;
+    this.#reading = true;
+    this.#socket.resume();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    // After detach the connection belongs to a child: late bytes of this process are dropped, never interleaved.
+    return this.#detached ? true : this.#socket.write(chunk);
+  }
+
+  closeWrite(): void {
+    if (!this.#detached && !this.#socket.writableEnded) this.#socket.end();
+  }
+
+  close(): void {
+    const socket = this.#socket;
+    if (this.#detached) return this.release();
+    if (socket.destroyed) return;
+    if (socket.writableFinished || socket.writableLength === 0 && socket.writableEnded) {
+      socket.destroy();
+      return;
+    }
+    socket.once("finish", () => socket.destroy());
+    if (!socket.writableEnded) socket.end();
+  }
+
+  abort(): void {
+    if (this.#detached) return this.release();
+    if (this.#socket.destroyed) return;
+    // Only TCP has a reset (RST); resetAndDestroy() throws ERR_INVALID_HANDLE_TYPE on a unix socket.
+    if (typeof this.remoteAddress === "string") this.#socket.destroy();
+    else this.#socket.resetAndDestroy();
+  }
+
+  setNoDelay(enabled: boolean): void {
+    if (!this.#detached) this.#socket.setNoDelay(enabled);
+  }
+
+  get bufferedAmount(): number {
+    return this.#detached ? 0 : this.#socket.writableLength;
+  }
+
+  /** The `net.Socket` underneath, for sending to a child process. */
+  get raw(): net.Socket {
+    return this.#socket;
+  }
+
+  /**
+   * Readies the socket to leave this process: waits until written bytes are sent, stops reading for good, delivers
+   * what was read and not yet delivered, and stops delivering events. Idempotent.
+   */
+  async detach(): Promise<void> {
+    if (this.#detached) return;
+    const socket = this.#socket;
+    // Bytes still queued here would be lost with this process's copy of the socket: let them reach the kernel first.
+    while (socket.writableLength > 0 && !socket.destroyed) await new Promise((resolve) => setTimeout(resolve, 1));
+    if (this.#detached) return;
+    this.#detached = true;
+    const events = this.#events;
+    socket.pause();
+    if (this.#reading && events !== null) {
+      // read() may restart reading the OS socket (a paused stream below its high-water mark refills), so drain first
+      // and stop the handle last: both are synchronous, and nothing can be read in between.
+      for (let chunk: Uint8Array | null; (chunk = socket.read() as Uint8Array | null) !== null;) events.data(chunk);
+      const handle = (socket as unknown as { _handle?: ReadableHandle | null })._handle;
+      if (handle) {
+        handle.readStop?.();
+        handle.reading = false;
+      }
+    }
+    if (events !== null) {
+      socket.off("data", events.data);
+      socket.off("end", events.end);
+      socket.off("error", events.error);
+      socket.off("drain", events.drain);
+      socket.off("close", events.close);
+    }
+    socket.on("error", () => {});
+  }
+
+  /** Closes this process's copy of a detached socket (the child holds its own) and reports `close`, once. */
+  release(): void {
+    if (!this.#socket.destroyed) this.#socket.destroy();
+    if (this.#closeReported) return;
+    this.#closeReported = true;
+    this.#events?.close();
+  }
+}

@@ -1,0 +1,573 @@
+/**
+ * `ForkingMixIn`: each request runs in a child process, so a crash or a state change in one request cannot touch the
+ * server or other requests.
+ *
+ * How it works, and what differs from Python's `os.fork()`:
+ * - **A child of the same runtime runs the handler.** The connection itself is handed to the child (its file
+ *   descriptor travels over the IPC channel), so the child reads and writes the client directly: no byte passes
+ *   through the server. The server then closes its copy, as Python's parent does. For datagram servers the child gets
+ *   the packet and the client's address, and the replies it sends leave through the server's socket.
+ * - **Fresh module state, not a copy of memory.** `fork()` copies the parent; a runtime cannot, so each child starts
+ *   fresh and imports the handler class by URL: it needs `static override moduleUrl = import.meta.url;` and must be
+ *   exported (a server whose handler lacks it refuses to bind, with a `HandlerLoadError` saying what to add).
+ *   Module-level variables start from their initial values in every child, and `this.server` is a
+ *   {@link ForkedServerView}: a copy of the server's JSON data fields. That is the one difference from `fork()`.
+ * - **Children are started ahead of need.** Starting a runtime costs 13–67 ms (CPython's `fork()` about 1 ms), so
+ *   {@link ForkingOptions.spareChildren} children (default 2) are kept started and idle, with the handler module
+ *   loaded: a request rarely waits for a start. By default a child serves one request and exits, which keeps the
+ *   original's isolation (nothing a request changes survives it); {@link ForkingOptions.requestsPerChild} lets a child
+ *   serve several, one after the other, for speed.
+ * - **Python's controls.** {@link ForkingOptions.maxChildren} (default 40) caps the child processes alive, spares
+ *   included: at the cap the server stops taking requests until a child exits. `activeChildren` holds their pids,
+ *   `collectChildren()` tops up the spares (with `{ blocking: true }` it waits for the children serving requests),
+ *   `timeout` defaults to 300 s as in Python, and `serverClose()` waits for the children when `blockOnClose` is
+ *   `true` (the default), then ends the spares. Only processes the server started are ever signalled or waited for.
+ * - **Exit statuses.** A child exits with status 0 after its requests, or 1 after a handler failed: the error is
+ *   reported in the child, where `handleError()`'s default runs (on the shared stderr), and the child ends since its
+ *   state may be damaged. `handleChildExit()` sees every exit in the parent. A child killed in the middle of a request
+ *   (a signal, a crash) fails that request with `ChildProcessError`, reported to `handleError()` in the parent; the
+ *   client's connection closes with the child; the server goes on.
+ * - **Deno permissions.** A Deno child gets exactly {@link ForkingOptions.childPermissions} (default none: it can
+ *   serve its connection and nothing else; no reading or writing files, no network, no environment, no processes),
+ *   never the parent's permissions and never `--allow-all` (which Deno's own `fork()` gives). It loads its handler
+ *   module without read permission. Bun and Node have no permissions.
+ * - **Node** runs the compiled `dist/` (Node 20), so children import handlers from their compiled `.js`.
+ *
+ * @module
+ */
+import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts";
+import { Connection } from "../connection.ts";
+import type { DatagramRequest } from "../datagram_request_handler.ts";
+import { UnsupportedError } from "../errors.ts";
+import { ChildPool, type ChildPoolLimits, type PooledChild } from "../forking/child_pool.ts";
+import { fromBase64, toBase64 } from "../forking/protocol.ts";
+import { snapshotForChild } from "../forking/server_view.ts";
+import { handlerLocation } from "../handler_location.ts";
+import { TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
+import type {
+  ChildExit,
+  ChildProcesses,
+  InetAddress,
+  Runtime,
+  SocketAddress,
+  StreamListenOptions,
+  UnixAddress,
+} from "../transport.ts";
+import { UDPServer, type UDPServerOptions, UnixDatagramServer } from "../udp_server.ts";
+import type { ServerClass } from "./server_class.ts";
+
+/** Default of {@link ForkingOptions.maxChildren}, Python's `max_children`. */
+export const DEFAULT_MAX_CHILDREN = 40;
+/** Default of {@link ForkingOptions.spareChildren}. */
+export const DEFAULT_SPARE_CHILDREN = 2;
+
+/** Options `ForkingMixIn` adds. Each may also be set as a subclass field or getter. */
+export interface ForkingOptions {
+  /**
+   * Most child processes alive at once, spare ones included (Python's `max_children`, default 40). At the cap the
+   * server takes no request until a child exits: connections wait in the listen backlog.
+   */
+  maxChildren?: number;
+  /** Children kept started and idle, ready for the next requests (default 2). `0` starts each child on demand. */
+  spareChildren?: number;
+  /**
+   * Requests one child serves, one after the other, before it exits (default 1: a fresh process for every request,
+   * the original's isolation). A higher number saves process starts; a module-level state then lasts as long as the
+   * child. `Infinity`: children never retire by themselves.
+   */
+  requestsPerChild?: number;
+  /**
+   * Deno command-line flags given to each child: its permissions, such as `["--allow-read=/srv/data",
+   * "--allow-net=db.internal:5432"]`, and any other flag. Default `[]`: no permission at all. Bun and Node ignore it.
+   */
+  childPermissions?: readonly string[];
+}
+
+/** Options of `collectChildren()`. */
+export interface CollectChildrenOptions {
+  /** Wait until no child serves a request (Python's `blocking`). Default `false`. */
+  blocking?: boolean;
+}
+
+/** What `ForkingMixIn` adds to a server. */
+export interface ForkingServer {
+  /** Most child processes alive at once (default 40). */
+  maxChildren: number;
+  /** Children kept started and idle (default 2). */
+  spareChildren: number;
+  /** Requests one child serves before it exits (default 1). */
+  requestsPerChild: number;
+  /** Deno flags of each child (default `[]`: no permission). */
+  childPermissions: readonly string[];
+  /** Process ids of the child processes alive: starting, idle, serving, or exiting (Python's `active_children`). */
+  readonly activeChildren: ReadonlySet<number>;
+  /**
+   * Python's `collect_children`: forgets children that exited (done as they exit) and starts spare ones up to
+   * `spareChildren`. With `{ blocking: true }`, first waits until no child serves a request. Called by
+   * `serviceActions()` and `handleTimeout()`.
+   */
+  collectChildren(options?: CollectChildrenOptions): Promise<void>;
+  /** Called in the parent after each child exits, with its status. Does nothing by default. */
+  handleChildExit(exit: ChildExit): void | Promise<void>;
+  /**
+   * Serves `request` in a child process running the server's handler class, and resolves when the child is done
+   * (a handler failure is reported in the child). A connection moves to the child with the bytes already read from
+   * it and not consumed; write nothing more to it here. `finishRequest()` calls this; so may a handler running in
+   * the parent, to finish the rest of its request in a child (see {@link ForkingServer.runInParent}).
+   *
+   * @throws {ChildProcessError} when the child ends before it finishes the request
+   */
+  handToChild(request: unknown, clientAddress: unknown): Promise<void>;
+  /**
+   * Runs `handlerClass` for `request` here, in the parent, reading the connection here; the handler may end the
+   * request itself, or hand the rest to a child with `this.server.handToChild(this.request, this.clientAddress)`:
+   * Python's pattern of finishing part of a request in a forked child.
+   *
+   * @example Quick requests in the parent, slow ones in a child
+   * ```ts ignore
+   * class Triage extends StreamRequestHandler<ForkingTCPServer> {
+   *   override async handle() {
+   *     const line = new TextDecoder().decode(await this.rfile.readline());
+   *     if (line === "PING\n") return void (await this.wfile.write("PONG\n"));
+   *     await this.server.handToChild(this.request, this.clientAddress); // the line is consumed; the rest goes
+   *   }
+   * }
+   * class TriageServer extends ForkingTCPServer {
+   *   override finishRequest(request: Connection, clientAddress: SocketAddress) {
+   *     return this.runInParent(request, clientAddress, Triage);
+   *   }
+   * }
+   * new TriageServer(["127.0.0.1", 0], SlowJob); // SlowJob runs in the children
+   * ```
+   */
+  runInParent(
+    request: unknown,
+    clientAddress: unknown,
+    handlerClass: RequestHandlerClass<never, never>,
+  ): Promise<void>;
+}
+
+/**
+ * Makes each request run in a child process of the same runtime (see the module documentation for the design): the
+ * handler class must be importable by URL (`static override moduleUrl = import.meta.url;`). `processRequest()` waits
+ * while `maxChildren` children are alive, promises the request a child and returns; `finishRequest()` hands the
+ * request over and awaits the child, so `shutdownRequest()` runs in the parent as for every other server.
+ *
+ * @example A handler whose crashes cannot take the server down
+ * ```ts ignore
+ * // handlers.ts
+ * export class Risky extends StreamRequestHandler {
+ *   static override moduleUrl = import.meta.url;
+ *   override async handle() {
+ *     await this.wfile.write(await parseUntrustedDocument(await this.rfile.read()));
+ *   }
+ * }
+ * // server.ts
+ * const server = await new ForkingTCPServer(["127.0.0.1", 8000], Risky, { maxChildren: 8 }).listen();
+ * await server.serveForever();
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new (...args: any[]) => ForkingServer) {
+  class ForkingServerMixIn extends base implements ForkingServer {
+    declare maxChildren: number;
+    declare spareChildren: number;
+    declare requestsPerChild: number;
+    declare childPermissions: readonly string[];
+    static {
+      this.prototype.maxChildren = DEFAULT_MAX_CHILDREN;
+      this.prototype.spareChildren = DEFAULT_SPARE_CHILDREN;
+      this.prototype.requestsPerChild = 1;
+      this.prototype.childPermissions = [];
+      // Python's ForkingMixIn.timeout: handleRequest() collects children every 300 s when idle.
+      this.prototype.timeout = 300_000;
+    }
+
+    #pool: ChildPool | undefined;
+    #poolClosed = false;
+    #closing: Promise<void> | undefined;
+    #promised = new Map<unknown, PooledChild>();
+    #inChild = new Map<unknown, PooledChild>();
+    #forkingRuntime: { base: Runtime; derived: Runtime } | undefined;
+
+    /**
+     * The runtime adapter, with stream connections accepted through the runtime's child-process support: only those
+     * can be handed to a child.
+     */
+    override get runtime(): Runtime {
+      const runtime: Runtime = super.runtime;
+      const children = runtime.childProcesses;
+      if (children === undefined) return runtime;
+      if (this.#forkingRuntime?.base !== runtime) {
+        const derived: Runtime = Object.create(runtime, {
+          listenStream: { value: (options: StreamListenOptions) => children.listenStream(options) },
+        });
+        this.#forkingRuntime = { base: runtime, derived };
+      }
+      return this.#forkingRuntime.derived;
+    }
+
+    get activeChildren(): ReadonlySet<number> {
+      return this.#pool?.pids ?? new Set();
+    }
+
+    /** Checks, before binding, that children can be started and can import the handler. */
+    override serverBind(): void | Promise<void> {
+      this.applyOptions();
+      this.#children();
+      this.#limits();
+      this.#permissions();
+      handlerLocation(this.RequestHandlerClass as RequestHandlerClass<never, never>);
+      return super.serverBind();
+    }
+
+    /** Starts listening, then starts the spare children. */
+    override async serverActivate(): Promise<void> {
+      await super.serverActivate();
+      this.#ensurePool().topUp();
+    }
+
+    /** Waits while `maxChildren` children are alive, promises the request a child, starts serving it and returns. */
+    override async processRequest(request: unknown, clientAddress: unknown): Promise<void> {
+      let child: PooledChild;
+      try {
+        child = await this.#ensurePool().reserve();
+      } catch (error) {
+        if (!this.#poolClosed) throw error;
+        // Closed while waiting at the cap: the request is closed, as any request not served at close.
+        await this.shutdownRequest(request);
+        return;
+      }
+      this.#promised.set(request, child);
+      void this.serveRequest(request, clientAddress).finally(() => {
+        // A finishRequest override that served the request in the parent leaves its child unused.
+        const unused = this.#promised.get(request);
+        if (unused === undefined) return;
+        this.#promised.delete(request);
+        this.#pool?.release(unused);
+      });
+    }
+
+    /** Hands the request to a child and waits for it (see {@link ForkingServer.handToChild}). */
+    override finishRequest(request: unknown, clientAddress: unknown): Promise<void> {
+      return this.handToChild(request, clientAddress);
+    }
+
+    async handToChild(request: unknown, clientAddress: unknown): Promise<void> {
+      const pool = this.#ensurePool();
+      let child = this.#promised.get(request);
+      if (child !== undefined) this.#promised.delete(request);
+      else child = await pool.reserve();
+      this.#inChild.set(request, child);
+      try {
+        if (request instanceof Connection) {
+          if (!(await this.#children().detach(request.socket))) {
+            pool.release(child);
+            throw new UnsupportedError(
+              "this connection cannot be handed to a child process: it was not accepted by a forking server",
+            );
+          }
+          const prefix = await takeBuffered(request);
+          await pool.run(
+            child,
+            {
+              type: "stream",
+              clientAddress: clientAddress as SocketAddress,
+              localAddress: request.localAddress,
+              prefix,
+            },
+            request.socket,
+            () => {},
+          );
+        } else if (isDatagramRequest(request)) {
+          let replies = Promise.resolve();
+          await pool.run(
+            child,
+            { type: "datagram", clientAddress: clientAddress as SocketAddress | null, data: toBase64(request.data) },
+            undefined,
+            (reply) => {
+              // In order, as the child sent them; a failed send is reported as any error of this request.
+              replies = replies.then(() => request.socket.send(fromBase64(reply.data), reply.to)).catch((error) =>
+                this.#report(request, clientAddress, error)
+              );
+            },
+          );
+          await replies;
+        } else {
+          assertJsonData(request, clientAddress);
+          await pool.run(child, { type: "value", request, clientAddress }, undefined, () => {});
+        }
+      } finally {
+        this.#inChild.delete(request);
+      }
+    }
+
+    async runInParent(
+      request: unknown,
+      clientAddress: unknown,
+      handlerClass: RequestHandlerClass<never, never>,
+    ): Promise<void> {
+      // Connections of a forking server read nothing until asked: a request handed straight on never reads here.
+      if (request instanceof Connection) request.socket.resume();
+      const handler = new (handlerClass as unknown as RequestHandlerClass<unknown, unknown>)(
+        request,
+        clientAddress,
+        this as never,
+      );
+      await runHandler(handler);
+    }
+
+    /** Kills the child serving the request (when `drainTimeout` expires at close); otherwise aborts as usual. */
+    override abortRequest(request: unknown): void | Promise<void> {
+      const child = this.#inChild.get(request);
+      if (child !== undefined && this.#pool !== undefined) {
+        this.#pool.kill(child);
+        return;
+      }
+      return super.abortRequest(request);
+    }
+
+    /** Python's `service_actions`: collects children. */
+    override async serviceActions(): Promise<void> {
+      await super.serviceActions();
+      await this.collectChildren();
+    }
+
+    /** Python's `handle_timeout`: collects children. */
+    override async handleTimeout(): Promise<void> {
+      await super.handleTimeout();
+      await this.collectChildren();
+    }
+
+    async collectChildren(options: CollectChildrenOptions = {}): Promise<void> {
+      const pool = this.#pool;
+      if (pool === undefined || this.#poolClosed) return;
+      if (options.blocking) await pool.whenQuiet();
+      pool.topUp();
+    }
+
+    handleChildExit(_exit: ChildExit): void | Promise<void> {}
+
+    /**
+     * Closes the server as `BaseServer` does (waiting for requests, and so for the children serving them, with
+     * `blockOnClose`), then ends the spare children; with `blockOnClose`, waits until every child exited.
+     */
+    override serverClose(): Promise<void> {
+      this.#closing ??= (async () => {
+        try {
+          await super.serverClose();
+        } finally {
+          this.#poolClosed = true;
+          await this.#pool?.close(this.blockOnClose);
+        }
+      })();
+      return this.#closing;
+    }
+
+    #ensurePool(): ChildPool {
+      if (this.#pool !== undefined) return this.#pool;
+      const handler = handlerLocation(this.RequestHandlerClass as RequestHandlerClass<never, never>);
+      this.#pool = new ChildPool({
+        processes: this.#children(),
+        start: { handler, denoFlags: this.#permissions() },
+        limits: () => this.#limits(),
+        serverView: snapshotForChild(this),
+        onExit: (exit) => void this.#childExited(exit),
+      });
+      if (this.#poolClosed) void this.#pool.close(false);
+      return this.#pool;
+    }
+
+    async #childExited(exit: ChildExit): Promise<void> {
+      try {
+        await this.handleChildExit(exit);
+      } catch (error) {
+        await this.#report(null, null, error);
+      }
+    }
+
+    async #report(request: unknown, clientAddress: unknown, error: unknown): Promise<void> {
+      try {
+        await this.handleError(request, clientAddress, error);
+      } catch (failure) {
+        console.error("handleError() itself failed; the server goes on:", failure);
+      }
+    }
+
+    #children(): ChildProcesses {
+      const runtime: Runtime = this.runtime;
+      if (runtime.childProcesses === undefined) {
+        throw new UnsupportedError(
+          `the ${runtime.name} runtime adapter cannot start child processes: forking is not available`,
+        );
+      }
+      return runtime.childProcesses;
+    }
+
+    #limits(): ChildPoolLimits {
+      const { maxChildren, spareChildren, requestsPerChild } = this;
+      if (!Number.isInteger(maxChildren) || maxChildren < 1) {
+        throw new RangeError(`maxChildren must be a positive integer, got ${maxChildren}`);
+      }
+      if (!Number.isInteger(spareChildren) || spareChildren < 0) {
+        throw new RangeError(`spareChildren must be a non-negative integer, got ${spareChildren}`);
+      }
+      if (!(Number.isInteger(requestsPerChild) || requestsPerChild === Infinity) || requestsPerChild < 1) {
+        throw new RangeError(`requestsPerChild must be a positive integer or Infinity, got ${requestsPerChild}`);
+      }
+      return { maxChildren, spareChildren, requestsPerChild };
+    }
+
+    #permissions(): readonly string[] {
+      const flags = this.childPermissions;
+      if (!Array.isArray(flags) || !flags.every((flag) => typeof flag === "string")) {
+        throw new TypeError(`childPermissions must be an array of Deno flags (strings), got ${String(flags)}`);
+      }
+      return flags;
+    }
+  }
+  return ForkingServerMixIn;
+}
+
+/** Bytes the parent read from the connection and its handler did not consume (base64), for the child to read first. */
+async function takeBuffered(connection: Connection): Promise<string> {
+  const reader = connection.reader;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // read1() returns at once while bytes are buffered; nothing waits here.
+  while (reader.buffered > 0) {
+    const chunk = await reader.read1(reader.buffered);
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  if (size === 0) return "";
+  const joined = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return toBase64(joined);
+}
+
+function isDatagramRequest(request: unknown): request is DatagramRequest {
+  if (request === null || typeof request !== "object") return false;
+  const candidate = request as Partial<DatagramRequest>;
+  return candidate.data instanceof Uint8Array && typeof candidate.socket?.send === "function";
+}
+
+function assertJsonData(request: unknown, clientAddress: unknown): void {
+  try {
+    JSON.stringify([request, clientAddress]);
+  } catch (error) {
+    throw new TypeError("a request handed to a child process must be JSON data", { cause: error });
+  }
+}
+
+/** `ForkingMixIn(TCPServer)`: the class {@link ForkingTCPServer} extends. Use `ForkingTCPServer` itself. */
+// deno-lint-ignore no-explicit-any
+export const ForkingTCPServerBase: typeof TCPServer & (new (...args: any[]) => ForkingServer) = ForkingMixIn(TCPServer);
+
+/**
+ * A TCP server serving each connection in a child process (Python's `ForkingTCPServer`). The handler class needs
+ * `static override moduleUrl = import.meta.url;` and must be exported.
+ *
+ * @example Line echo, a process per connection
+ * ```ts ignore
+ * const server = await new ForkingTCPServer(["127.0.0.1", 0], LineEcho).listen();
+ * console.log("listening on", server.serverAddress);
+ * await server.serveForever();
+ * ```
+ */
+export class ForkingTCPServer extends ForkingTCPServerBase {
+  /**
+   * Stores the address, handler class and options; `listen()` binds and starts the spare children.
+   *
+   * @param serverAddress `[host, port]`
+   * @param RequestHandlerClass a `StreamRequestHandler` subclass importable by URL
+   * @param options stream server options and {@link ForkingOptions}
+   */
+  constructor(
+    serverAddress: InetAddress,
+    RequestHandlerClass: RequestHandlerClass<Connection, SocketAddress>,
+    options: TCPServerOptions & ForkingOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}
+
+/** `ForkingMixIn(UnixStreamServer)`: the class {@link ForkingUnixStreamServer} extends. */
+// deno-lint-ignore no-explicit-any
+export const ForkingUnixStreamServerBase: typeof UnixStreamServer & (new (...args: any[]) => ForkingServer) =
+  ForkingMixIn(
+    UnixStreamServer,
+  );
+
+/** A unix stream server serving each connection in a child process (Python's `ForkingUnixStreamServer`). */
+export class ForkingUnixStreamServer extends ForkingUnixStreamServerBase {
+  /**
+   * Stores the address, handler class and options; `listen()` binds and starts the spare children.
+   *
+   * @param serverAddress the socket path
+   * @param RequestHandlerClass a `StreamRequestHandler` subclass importable by URL
+   * @param options stream server options and {@link ForkingOptions}
+   */
+  constructor(
+    serverAddress: UnixAddress,
+    RequestHandlerClass: RequestHandlerClass<Connection, SocketAddress>,
+    options: TCPServerOptions & ForkingOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}
+
+/** `ForkingMixIn(UDPServer)`: the class {@link ForkingUDPServer} extends. */
+// deno-lint-ignore no-explicit-any
+export const ForkingUDPServerBase: typeof UDPServer & (new (...args: any[]) => ForkingServer) = ForkingMixIn(UDPServer);
+
+/**
+ * A UDP server handling each datagram in a child process (Python's `ForkingUDPServer`): the child gets the packet and
+ * the client's address; its replies leave through the server's socket.
+ */
+export class ForkingUDPServer extends ForkingUDPServerBase {
+  /**
+   * Stores the address, handler class and options; `listen()` binds and starts the spare children.
+   *
+   * @param serverAddress `[host, port]`
+   * @param RequestHandlerClass a `DatagramRequestHandler` subclass importable by URL
+   * @param options datagram server options and {@link ForkingOptions}
+   */
+  constructor(
+    serverAddress: InetAddress,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, SocketAddress | null>,
+    options: UDPServerOptions & ForkingOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}
+
+/** `ForkingMixIn(UnixDatagramServer)`: the class {@link ForkingUnixDatagramServer} extends. */
+// deno-lint-ignore no-explicit-any
+export const ForkingUnixDatagramServerBase: typeof UnixDatagramServer & (new (...args: any[]) => ForkingServer) =
+  ForkingMixIn(UnixDatagramServer);
+
+/**
+ * A unix datagram server handling each datagram in a child process (Python's `ForkingUnixDatagramServer`). Deno only:
+ * Bun and Node have no unix datagram sockets and refuse to bind with `UnsupportedError`.
+ */
+export class ForkingUnixDatagramServer extends ForkingUnixDatagramServerBase {
+  /**
+   * Stores the address, handler class and options; `listen()` binds and starts the spare children.
+   *
+   * @param serverAddress the socket path
+   * @param RequestHandlerClass a `DatagramRequestHandler` subclass importable by URL
+   * @param options datagram server options and {@link ForkingOptions}
+   */
+  constructor(
+    serverAddress: UnixAddress,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, SocketAddress | null>,
+    options: UDPServerOptions & ForkingOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}

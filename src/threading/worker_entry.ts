@@ -1,0 +1,111 @@
+/**
+ * What runs in each worker of the threading mix-in: it takes requests from the main thread, rebuilds each one (a
+ * connection over the port, a datagram with a reply path, or a cloned value), and runs the handler class it imports
+ * by URL, with the same `setup`/`handle`/`finish` life as in the main thread.
+ *
+ * A worker serves several requests at once, as the event loop of the main thread would; the pool decides how many.
+ *
+ * @module
+ */
+import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts";
+import { Connection } from "../connection.ts";
+import type { DatagramRequest } from "../datagram_request_handler.ts";
+import { type HandlerLocation, loadHandlerClass } from "../handler_location.ts";
+import type { MessagePortLike } from "../transport.ts";
+import { reportError } from "./error_report.ts";
+import { PortDatagramSocket } from "./port_datagram_socket.ts";
+import { PortStreamSocket } from "./port_stream_socket.ts";
+import type { FromWorker, Post, RequestStart, ToWorker } from "./protocol.ts";
+
+/** The name this module's entry point is exported under, for `Runtime.startWorker`. */
+export const WORKER_ENTRY_EXPORT = "runThreadingWorker";
+
+/**
+ * Serves requests arriving on `port` until the worker is terminated. Called once in each worker, by the runtime
+ * adapter's boot module.
+ */
+export function runThreadingWorker(port: MessagePortLike): void {
+  const worker = new ThreadingWorker((message, transfer) => port.postMessage(message, transfer));
+  port.onmessage = (event) => worker.onMessage(event.data as ToWorker);
+}
+
+interface RequestInWorker {
+  onMessage(message: ToWorker): void;
+}
+
+/** The requests one worker is serving, by id, and the handler classes it has imported. */
+export class ThreadingWorker {
+  #post: Post<FromWorker>;
+  #server: Readonly<Record<string, unknown>> = Object.freeze({});
+  #requests = new Map<number, RequestInWorker>();
+  #classes = new Map<string, Promise<RequestHandlerClass<unknown, unknown>>>();
+
+  /** @param post sends a message to the main thread */
+  constructor(post: Post<FromWorker>) {
+    this.#post = post;
+  }
+
+  /** Requests being served. */
+  get activeRequests(): number {
+    return this.#requests.size;
+  }
+
+  /** Takes one message from the main thread. */
+  onMessage(message: ToWorker): void {
+    switch (message.type) {
+      case "init":
+        this.#server = Object.freeze({ ...message.server });
+        return;
+      case "stream": {
+        const socket = new PortStreamSocket(message.id, message.localAddress, message.remoteAddress, this.#post);
+        this.#requests.set(message.id, socket);
+        void this.#serve(message, new Connection(socket), message.clientAddress, () => socket.flushed());
+        return;
+      }
+      case "datagram": {
+        const socket = new PortDatagramSocket(message.id, message.socketAddress, this.#post);
+        this.#requests.set(message.id, socket);
+        const request: DatagramRequest = { data: message.data, socket };
+        void this.#serve(message, request, message.clientAddress);
+        return;
+      }
+      case "value":
+        void this.#serve(message, message.request, message.clientAddress);
+        return;
+      default:
+        this.#requests.get(message.id)?.onMessage(message);
+    }
+  }
+
+  /** Runs the handler, then tells the main thread how it ended, after the bytes it wrote. */
+  async #serve(
+    start: RequestStart,
+    request: unknown,
+    clientAddress: unknown,
+    flushed?: () => Promise<void>,
+  ): Promise<void> {
+    let outcome: FromWorker;
+    try {
+      const HandlerClass = await this.#load(start.handler);
+      await runHandler(new HandlerClass(request, clientAddress, this.#server as never));
+      outcome = { type: "done", id: start.id };
+    } catch (error) {
+      outcome = { type: "failed", id: start.id, error: reportError(error) };
+    }
+    if (flushed !== undefined) await flushed();
+    this.#requests.delete(start.id);
+    this.#post(outcome);
+  }
+
+  /** Imports a handler class once per worker; a failed import is retried by the next request. */
+  #load(location: HandlerLocation): Promise<RequestHandlerClass<unknown, unknown>> {
+    const key = `${location.exportName} ${location.url}`;
+    let loading = this.#classes.get(key);
+    if (loading === undefined) {
+      loading = loadHandlerClass(location);
+      this.#classes.set(key, loading);
+      loading.catch(() => this.#classes.delete(key));
+    }
+    return loading;
+  }
+}
