@@ -1,0 +1,95 @@
+// examples/echo.ts as a program: started under the runtime running the tests, used over every transport, stopped.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { describe, test } from "node:test";
+import { TCPServer } from "../mod.ts";
+import { listeningAddress, startEcho, stopEcho } from "./_echo_program.ts";
+import {
+  exchange,
+  HAS_UNIX_DATAGRAM,
+  LineClient,
+  socketPath,
+  udpExchange,
+  unixDatagramExchange,
+  within,
+} from "./_helpers.ts";
+
+const TRANSPORTS = ["tcp", "udp", "unix", ...(HAS_UNIX_DATAGRAM ? ["unix-dgram"] : [])];
+const HELLO = "hello world\n";
+
+describe("examples/echo.ts", () => {
+  for (const mode of ["sync", "async", "threading"]) {
+    for (const transport of TRANSPORTS) {
+      test(`--transport ${transport} --mode ${mode}: prints where it listens, echoes, and exits 0 on SIGTERM`, async () => {
+        const path = transport.startsWith("unix") ? socketPath("example") : undefined;
+        const program = startEcho(["--transport", transport, "--mode", mode, ...(path ? ["--path", path] : [])]);
+        try {
+          const address = await listeningAddress(program);
+          if (path !== undefined) assert.equal(address, path);
+          else assert.equal((address as [string, number])[0], "127.0.0.1");
+          if (transport === "tcp" || transport === "unix") {
+            const client = await LineClient.open(address);
+            try {
+              for (let i = 0; i < 3; i++) {
+                client.send(HELLO);
+                assert.equal(await client.readLine(), HELLO);
+              }
+            } finally {
+              client.destroy();
+            }
+            assert.equal(await exchange(address, "half-closed\n"), "half-closed\n");
+          } else {
+            for (let i = 0; i < 3; i++) {
+              const reply = transport === "udp"
+                ? await udpExchange(address, HELLO)
+                : await unixDatagramExchange(address as string, HELLO);
+              assert.equal(reply, HELLO);
+            }
+          }
+          // process.kill rather than child.kill: after child.kill(), Deno's node:child_process reports the signal it
+          // sent as the cause of exit even when the child handled it and exited 0.
+          process.kill(program.child.pid!, "SIGTERM");
+          const { code, signal } = await within(15000, program.exited, "exit after SIGTERM");
+          assert.deepEqual({ code, signal }, { code: 0, signal: null }, program.stderr());
+          assert.equal(program.stdout().trim().split("\n").length, 1, "one line on stdout");
+          if (path !== undefined) assert.equal(existsSync(path), false, "the socket file is removed");
+        } finally {
+          await stopEcho(program);
+        }
+      });
+    }
+  }
+
+  test("--port 70000: one line on stderr saying the port must be 0-65535, and a non-zero exit", async () => {
+    const program = startEcho(["--port", "70000"]);
+    try {
+      const { code } = await within(15000, program.exited);
+      assert.notEqual(code, 0);
+      const lines = program.stderr().trimEnd().split("\n");
+      assert.equal(lines.length, 1, program.stderr());
+      assert.match(lines[0], /port must be 0-65535/);
+      assert.equal(program.stdout(), "");
+    } finally {
+      await stopEcho(program);
+    }
+  });
+
+  test("a port in use: stderr says 'address already in use', and a non-zero exit", async () => {
+    const holder = await new TCPServer(
+      ["127.0.0.1", 0],
+      class {
+        handle(): void {}
+      },
+    ).listen();
+    const program = startEcho(["--port", String(holder.serverAddress[1])]);
+    try {
+      const { code } = await within(15000, program.exited);
+      assert.notEqual(code, 0);
+      assert.match(program.stderr(), /address already in use/);
+      assert.equal(program.stdout(), "");
+    } finally {
+      await stopEcho(program);
+      await holder.serverClose();
+    }
+  });
+});
