@@ -99,7 +99,9 @@ function parse(argv: readonly string[]): EchoOptions {
       case "--port": {
         const text = value();
         const port = /^\d+$/.test(text) ? Number(text) : NaN;
-        if (!Number.isInteger(port) || port > 65535) throw new UsageError(`port must be 0-65535, got ${JSON.stringify(text)}`);
+        if (!Number.isInteger(port) || port > 65535) {
+          throw new UsageError(`port must be 0-65535, got ${JSON.stringify(text)}`);
+        }
         options.port = port;
         break;
       }
@@ -126,7 +128,9 @@ function parse(argv: readonly string[]): EchoOptions {
     }
   }
   const unix = options.transport === "unix" || options.transport === "unix-dgram";
-  if (unix && options.path === undefined) throw new UsageError(`--path is required with --transport ${options.transport}`);
+  if (unix && options.path === undefined) {
+    throw new UsageError(`--path is required with --transport ${options.transport}`);
+  }
   return options;
 }
 

@@ -279,7 +279,9 @@ class BunDatagramSocket implements DatagramSocket {
       );
     }
     if (options.reusePort) {
-      throw new UnsupportedError("allowReusePort is not supported for UDP on Bun: Bun.udpSocket has no reusePort option");
+      throw new UnsupportedError(
+        "allowReusePort is not supported for UDP on Bun: Bun.udpSocket has no reusePort option",
+      );
     }
     const queue = new PullQueue<Datagram>(DATAGRAM_QUEUE_LIMIT);
     const max = options.maxPacketSize;

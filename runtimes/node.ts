@@ -42,7 +42,9 @@ class NodeDatagramSocket implements DatagramSocket {
     const max = options.maxPacketSize;
     socket.on("message", (message: Uint8Array, info: dgram.RemoteInfo) => {
       const from: SocketAddress = [info.address, info.port];
-      queue.push(message.length > max ? { data: new Uint8Array(0), from, oversize: message.length } : { data: message, from });
+      queue.push(
+        message.length > max ? { data: new Uint8Array(0), from, oversize: message.length } : { data: message, from },
+      );
     });
     await new Promise<void>((resolve, reject) => {
       socket.once("error", (error) => {

@@ -54,14 +54,70 @@ interface Workload {
 }
 
 const WORKLOADS: Workload[] = [
-  { name: "tcp16", what: "persistent TCP echo, 64-byte lines, 16 connections", transport: "tcp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "16", `${s}`] },
-  { name: "tcp256", what: "persistent TCP echo, 64-byte lines, 256 connections", transport: "tcp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "256", `${s}`] },
-  { name: "connect", what: "connect, one line, close (16 at a time)", transport: "tcp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["connect", ...hostPort(a), "16", `${s}`] },
-  { name: "udp", what: "UDP echo, 64-byte datagrams, 16 clients", transport: "udp", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["udp", ...hostPort(a), "16", `${s}`] },
-  { name: "unix", what: "unix stream echo, 64-byte lines, 16 connections", transport: "unix", handler: "echo", unit: "ops/s", loadgen: (a, s) => ["unix", a, "16", `${s}`] },
-  { name: "bulk", what: "one connection, 64 KiB lines", transport: "tcp", handler: "echo", unit: "MB/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "1", `${s}`, "65536"] },
-  { name: "cpu", what: "hash 1 MiB per line, 4 connections", transport: "tcp", handler: "cpu", unit: "ops/s", loadgen: (a, s) => ["tcp", ...hostPort(a), "4", `${s}`] },
-  { name: "idle10k", what: "server memory holding 10,000 idle connections", transport: "tcp", handler: "echo", unit: "MiB", loadgen: (a, s) => ["idle", ...hostPort(a), "10000", `${Math.max(s, 2)}`] },
+  {
+    name: "tcp16",
+    what: "persistent TCP echo, 64-byte lines, 16 connections",
+    transport: "tcp",
+    handler: "echo",
+    unit: "ops/s",
+    loadgen: (a, s) => ["tcp", ...hostPort(a), "16", `${s}`],
+  },
+  {
+    name: "tcp256",
+    what: "persistent TCP echo, 64-byte lines, 256 connections",
+    transport: "tcp",
+    handler: "echo",
+    unit: "ops/s",
+    loadgen: (a, s) => ["tcp", ...hostPort(a), "256", `${s}`],
+  },
+  {
+    name: "connect",
+    what: "connect, one line, close (16 at a time)",
+    transport: "tcp",
+    handler: "echo",
+    unit: "ops/s",
+    loadgen: (a, s) => ["connect", ...hostPort(a), "16", `${s}`],
+  },
+  {
+    name: "udp",
+    what: "UDP echo, 64-byte datagrams, 16 clients",
+    transport: "udp",
+    handler: "echo",
+    unit: "ops/s",
+    loadgen: (a, s) => ["udp", ...hostPort(a), "16", `${s}`],
+  },
+  {
+    name: "unix",
+    what: "unix stream echo, 64-byte lines, 16 connections",
+    transport: "unix",
+    handler: "echo",
+    unit: "ops/s",
+    loadgen: (a, s) => ["unix", a, "16", `${s}`],
+  },
+  {
+    name: "bulk",
+    what: "one connection, 64 KiB lines",
+    transport: "tcp",
+    handler: "echo",
+    unit: "MB/s",
+    loadgen: (a, s) => ["tcp", ...hostPort(a), "1", `${s}`, "65536"],
+  },
+  {
+    name: "cpu",
+    what: "hash 1 MiB per line, 4 connections",
+    transport: "tcp",
+    handler: "cpu",
+    unit: "ops/s",
+    loadgen: (a, s) => ["tcp", ...hostPort(a), "4", `${s}`],
+  },
+  {
+    name: "idle10k",
+    what: "server memory holding 10,000 idle connections",
+    transport: "tcp",
+    handler: "echo",
+    unit: "MiB",
+    loadgen: (a, s) => ["idle", ...hostPort(a), "10000", `${Math.max(s, 2)}`],
+  },
 ];
 
 function hostPort(address: string): [string, string] {
@@ -87,7 +143,12 @@ function contenders(options: Options): Contender[] {
   for (const runtime of options.runtimes) {
     const start = launch[runtime];
     if (start === undefined) throw new Error(`unknown runtime ${runtime}`);
-    list.push({ name: `${runtime} raw`, runtime, mode: "raw", command: (w, a) => [...start("raw_echo"), w.transport, a] });
+    list.push({
+      name: `${runtime} raw`,
+      runtime,
+      mode: "raw",
+      command: (w, a) => [...start("raw_echo"), w.transport, a],
+    });
     for (const mode of ["sync", "async", "threading", "forking"]) {
       list.push({
         name: `${runtime} ${mode}`,
@@ -195,7 +256,15 @@ function runLoadgen(loadgen: string, args: string[], onConnected?: () => void): 
 }
 
 async function measure(loadgen: string, contender: Contender, workload: Workload, seconds: number): Promise<Sample> {
-  const failed = (note: string): Sample => ({ value: NaN, p50: NaN, p99: NaN, cpu: NaN, peakMiB: NaN, ok: false, note });
+  const failed = (note: string): Sample => ({
+    value: NaN,
+    p50: NaN,
+    p99: NaN,
+    cpu: NaN,
+    peakMiB: NaN,
+    ok: false,
+    note,
+  });
   const address = workload.transport === "unix" ? join(tmpdir(), `sockserve-bench-${process.pid}.sock`) : "0";
   if (workload.transport === "unix") rmSync(address, { force: true });
   const started = await startServer(contender.command(workload, address));
@@ -216,7 +285,15 @@ async function measure(loadgen: string, contender: Contender, workload: Workload
     const peakMiB = memory(pid, "VmHWM");
     const result = JSON.parse(output.split("\n").pop() || "{}");
     if (workload.name === "idle10k") {
-      return { value: idleRss, p50: NaN, p99: NaN, cpu, peakMiB, ok: result.connected === 10000, note: `${result.connected} connected` };
+      return {
+        value: idleRss,
+        p50: NaN,
+        p99: NaN,
+        cpu,
+        peakMiB,
+        ok: result.connected === 10000,
+        note: `${result.connected} connected`,
+      };
     }
     const value = workload.unit === "MB/s" ? result.mbPerSecond : result.opsPerSecond;
     return { value, p50: result.p50ms, p99: result.p99ms, cpu, peakMiB, ok: Number.isFinite(value) && value > 0 };
@@ -234,11 +311,21 @@ function median(values: number[]): number {
 }
 
 const fmt = (value: number, digits = 0): string =>
-  Number.isFinite(value) ? value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–";
-const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
+  Number.isFinite(value)
+    ? value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : "–";
+const ratio = (
+  a: number,
+  b: number,
+): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
 
 /** The CPython class each mode is compared with. */
-const PYTHON_EQUIVALENT: Record<string, string> = { sync: "sync", async: "threading", threading: "threading", forking: "forking" };
+const PYTHON_EQUIVALENT: Record<string, string> = {
+  sync: "sync",
+  async: "threading",
+  threading: "threading",
+  forking: "forking",
+};
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
@@ -257,8 +344,14 @@ async function main(): Promise<void> {
         const list = samples.get(key(contender, workload)) ?? [];
         list.push(sample);
         samples.set(key(contender, workload), list);
-        const shown = sample.ok ? `${fmt(sample.value, workload.unit === "MB/s" ? 1 : 0)} ${workload.unit}` : `failed: ${sample.note}`;
-        console.log(`  ${workload.name.padEnd(8)} #${repeat + 1} ${contender.name.padEnd(16)} ${shown}  cpu ${fmt(sample.cpu * 100)}%`);
+        const shown = sample.ok
+          ? `${fmt(sample.value, workload.unit === "MB/s" ? 1 : 0)} ${workload.unit}`
+          : `failed: ${sample.note}`;
+        console.log(
+          `  ${workload.name.padEnd(8)} #${repeat + 1} ${contender.name.padEnd(16)} ${shown}  cpu ${
+            fmt(sample.cpu * 100)
+          }%`,
+        );
       }
     }
   }
@@ -266,7 +359,11 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push("# Benchmark results", "");
   lines.push(`Machine: ${cpuModel()}, ${navigatorCores()} cores; ${new Date().toISOString().slice(0, 10)}.`);
-  lines.push(`Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\` — ${options.seconds} s per run, ${options.repeats} interleaved runs, medians.`);
+  lines.push(
+    `Command: \`npm run bench -- ${
+      process.argv.slice(2).join(" ")
+    }\` — ${options.seconds} s per run, ${options.repeats} interleaved runs, medians.`,
+  );
   lines.push("Ratios are measured in this one run; compare ratios, never absolute numbers across runs.", "");
   for (const workload of workloads) {
     lines.push(`## ${workload.name}: ${workload.what}`, "");
@@ -290,12 +387,18 @@ async function main(): Promise<void> {
       if (!m.ran) continue;
       const raw = all.find((c) => c.runtime === contender.runtime && c.mode === "raw");
       const python = all.find((c) => c.runtime === "cpython" && c.mode === PYTHON_EQUIVALENT[contender.mode]);
-      const vsRaw = contender.mode === "raw" || contender.runtime === "cpython" || !raw ? "" : ratio(m.value, med(raw).value);
+      const vsRaw = contender.mode === "raw" || contender.runtime === "cpython" || !raw
+        ? ""
+        : ratio(m.value, med(raw).value);
       const vsPython = contender.runtime === "cpython" || !python ? "" : ratio(m.value, med(python).value);
-      const value = Number.isFinite(m.value) ? fmt(m.value, workload.unit === "ops/s" ? 0 : 1) : `failed: ${m.note ?? "?"}`;
+      const value = Number.isFinite(m.value)
+        ? fmt(m.value, workload.unit === "ops/s" ? 0 : 1)
+        : `failed: ${m.note ?? "?"}`;
       const [better, lower] = workload.unit === "MiB" ? [vsRaw, ""] : [vsRaw, vsPython];
       lines.push(
-        `| ${contender.name} | ${value} | ${fmt(m.p50, 3)} | ${fmt(m.p99, 3)} | ${fmt(m.cpu * 100)}% | ${fmt(m.peak, 1)} | ${better} | ${lower} |`,
+        `| ${contender.name} | ${value} | ${fmt(m.p50, 3)} | ${fmt(m.p99, 3)} | ${fmt(m.cpu * 100)}% | ${
+          fmt(m.peak, 1)
+        } | ${better} | ${lower} |`,
       );
     }
     lines.push("");
@@ -322,5 +425,7 @@ function navigatorCores(): number {
   }
 }
 
-if (!existsSync(join(root, "scripts", "loadgen", "loadgen.c"))) throw new Error(`cannot find the repository root from ${here}`);
+if (!existsSync(join(root, "scripts", "loadgen", "loadgen.c"))) {
+  throw new Error(`cannot find the repository root from ${here}`);
+}
 await main();

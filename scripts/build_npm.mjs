@@ -16,7 +16,8 @@ execFileSync(`${root}node_modules/.bin/tsc`, ["-p", `${root}tsconfig.npm.json`],
 const manifest = {
   name: "sockserve",
   version: deno.version,
-  description: "Python's socketserver for Deno, Bun and Node: TCP, UDP and unix servers with sync, async, threading and forking request handling",
+  description:
+    "Python's socketserver for Deno, Bun and Node: TCP, UDP and unix servers with sync, async, threading and forking request handling",
   license: deno.license,
   type: "module",
   main: "./mod.js",

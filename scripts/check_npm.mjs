@@ -27,13 +27,20 @@ function step(label, command, args, options = {}) {
 
 try {
   // 1. Pack and install into an empty project.
-  const tarball = execFileSync("npm", ["pack", "--silent", "--pack-destination", work, join(root, "npm")], { encoding: "utf8" })
+  const tarball = execFileSync("npm", ["pack", "--silent", "--pack-destination", work, join(root, "npm")], {
+    encoding: "utf8",
+  })
     .trim().split("\n").pop();
   const project = join(work, "consumer");
   mkdirSync(project);
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  execFileSync("npm", ["install", "--silent", "--no-audit", "--no-fund", join(work, tarball)], { cwd: project, stdio: "inherit" });
-  writeFileSync(join(project, "roundtrip.mjs"), `
+  execFileSync("npm", ["install", "--silent", "--no-audit", "--no-fund", join(work, tarball)], {
+    cwd: project,
+    stdio: "inherit",
+  });
+  writeFileSync(
+    join(project, "roundtrip.mjs"),
+    `
 import net from "node:net";
 import { AsyncTCPServer, StreamRequestHandler, runtimeName } from "sockserve";
 class Echo extends StreamRequestHandler {
@@ -53,13 +60,16 @@ await server.serverClose();
 await serving;
 if (reply !== "hello from " + runtimeName() + "\\n") throw new Error("unexpected reply " + JSON.stringify(reply));
 console.log("round trip ok on", runtimeName());
-`);
+`,
+  );
   step("round trip under Node", process.execPath, ["roundtrip.mjs"], { cwd: project });
   step("round trip under Bun", bin("bun"), ["roundtrip.mjs"], { cwd: project });
   step("round trip under Deno", bin("deno"), ["run", "-A", "roundtrip.mjs"], { cwd: project });
 
   // 2. Types, in strict mode, without skipLibCheck.
-  writeFileSync(join(project, "consumer.ts"), `
+  writeFileSync(
+    join(project, "consumer.ts"),
+    `
 import { AsyncTCPServer, type Connection, type InetAddress, StreamRequestHandler, TCPServer } from "sockserve";
 class Echo extends StreamRequestHandler {
   override async handle(): Promise<void> {
@@ -74,7 +84,8 @@ class Logged extends TCPServer {
 const server: AsyncTCPServer = new AsyncTCPServer(["127.0.0.1", 0], Echo, { maxConcurrentRequests: 8 });
 const address: InetAddress = server.serverAddress;
 export { address, Logged };
-`);
+`,
+  );
   const tsconfig = (types) => ({
     compilerOptions: {
       strict: true,
@@ -100,8 +111,12 @@ export { address, Logged };
   const bunConfig = tsconfig(["bun-types"]);
   bunConfig.compilerOptions.typeRoots = [join(bunTypes, "@types"), bunTypes];
   writeFileSync(join(project, "tsconfig.bun.json"), JSON.stringify(bunConfig));
-  step("types with only Node's types (tsc strict, no skipLibCheck)", bin("tsc"), ["-p", "tsconfig.node.json"], { cwd: project });
-  step("types with only bun-types (tsc strict, no skipLibCheck)", bin("tsc"), ["-p", "tsconfig.bun.json"], { cwd: project });
+  step("types with only Node's types (tsc strict, no skipLibCheck)", bin("tsc"), ["-p", "tsconfig.node.json"], {
+    cwd: project,
+  });
+  step("types with only bun-types (tsc strict, no skipLibCheck)", bin("tsc"), ["-p", "tsconfig.bun.json"], {
+    cwd: project,
+  });
   step("types under Deno (deno check)", bin("deno"), ["check", "consumer.ts"], { cwd: project });
 
   // 3. The Node test suite against the package's files: the compiled tests and examples, with the package in place of
@@ -113,7 +128,9 @@ export { address, Logged };
     cpSync(join(project, "node_modules", "sockserve", entry), join(suite, entry), { recursive: true });
   }
   cpSync(join(root, "package.json"), join(suite, "package.json"));
-  const tests = readdirSync(join(suite, "tests")).filter((file) => file.endsWith(".test.js")).map((file) => join("tests", file));
+  const tests = readdirSync(join(suite, "tests")).filter((file) => file.endsWith(".test.js")).map((file) =>
+    join("tests", file)
+  );
   step("test suite against the package under Node", process.execPath, ["--test", ...tests], { cwd: suite });
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -15,7 +15,9 @@ const runtime = globalThis as any;
 const [transport = "tcp", where = "0"] = process.argv.slice(2);
 const port = Number(where);
 
-async function denoEcho(conn: { read(b: Uint8Array): Promise<number | null>; write(b: Uint8Array): Promise<number>; close(): void }) {
+async function denoEcho(
+  conn: { read(b: Uint8Array): Promise<number | null>; write(b: Uint8Array): Promise<number>; close(): void },
+) {
   const buffer = new Uint8Array(65536);
   try {
     for (;;) {
@@ -57,7 +59,10 @@ if (runtime.Deno) {
     const socket = await Bun.udpSocket({
       hostname: "127.0.0.1",
       port,
-      socket: { data: (s: { send(d: Uint8Array, p: number, a: string): boolean }, d: Uint8Array, p: number, a: string) => s.send(d, p, a) },
+      socket: {
+        data: (s: { send(d: Uint8Array, p: number, a: string): boolean }, d: Uint8Array, p: number, a: string) =>
+          s.send(d, p, a),
+      },
     });
     console.log(`listening on 127.0.0.1:${socket.port}`);
   } else {

@@ -14,13 +14,19 @@ const named = (dash >= 0 ? args.slice(0, dash) : args).filter((a) => ["deno", "b
 const runtimes = named.length > 0 ? named : ["deno", "bun", "node"];
 
 const testFiles = (dir, ext) =>
-  readdirSync(`${root}${dir}`).filter((f) => f.endsWith(`.test.${ext}`) && (filter.length === 0 || filter.some((p) => f.includes(p))))
+  readdirSync(`${root}${dir}`).filter((f) =>
+    f.endsWith(`.test.${ext}`) && (filter.length === 0 || filter.some((p) => f.includes(p)))
+  )
     .map((f) => `${dir}/${f}`);
 
 function run(label, command, commandArgs) {
   console.log(`\n=== ${label}: ${[command.replace(root, ""), ...commandArgs].join(" ")}`);
   const started = Date.now();
-  const result = spawnSync(command, commandArgs, { cwd: root, stdio: "inherit", env: { ...process.env, NO_COLOR: "1" } });
+  const result = spawnSync(command, commandArgs, {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const ok = result.status === 0;
   console.log(`=== ${label}: ${ok ? "passed" : `FAILED (exit ${result.status ?? result.signal})`} in ${seconds} s`);

@@ -49,7 +49,9 @@ export function checkInetAddress(value: unknown, what = "address"): InetAddress 
   }
   const [host, port] = value as unknown[];
   if (typeof host !== "string") {
-    throw new TypeError(`${what}: host must be a string ("127.0.0.1", "::1", "localhost" or "" for all), got ${describe(host)}`);
+    throw new TypeError(
+      `${what}: host must be a string ("127.0.0.1", "::1", "localhost" or "" for all), got ${describe(host)}`,
+    );
   }
   if (typeof port !== "number" || !Number.isInteger(port)) {
     throw new TypeError(`${what}: port must be an integer 0-65535, got ${describe(port)}`);
@@ -72,7 +74,9 @@ export function checkInetAddress(value: unknown, what = "address"): InetAddress 
 export function checkUnixPath(value: unknown, what = "unix socket path"): string {
   if (typeof value !== "string") throw new TypeError(`${what} must be a string, got ${describe(value)}`);
   if (value === "") throw new TypeError(`${what} must not be empty`);
-  if (value.includes("\0")) throw new TypeError(`${what} must not contain a NUL byte (abstract sockets are not supported)`);
+  if (value.includes("\0")) {
+    throw new TypeError(`${what} must not contain a NUL byte (abstract sockets are not supported)`);
+  }
   const bytes = new TextEncoder().encode(value).length;
   if (bytes > MAX_UNIX_PATH_BYTES) {
     throw new RangeError(`${what} is ${bytes} bytes long; at most ${MAX_UNIX_PATH_BYTES} bytes are allowed`);

@@ -21,7 +21,9 @@ export async function resolveInetAddress(runtime: Runtime, address: unknown): Pr
     return [resolved.address, port];
   } catch (error) {
     throw new TypeError(
-      `server address: unknown host ${JSON.stringify(host)} (it does not resolve); use an IP address, "localhost" or a resolvable name`,
+      `server address: unknown host ${
+        JSON.stringify(host)
+      } (it does not resolve); use an IP address, "localhost" or a resolvable name`,
       { cause: error },
     );
   }
@@ -33,7 +35,11 @@ export async function resolveInetAddress(runtime: Runtime, address: unknown): Pr
  *
  * @throws {TypeError} or {RangeError} for a bad path; {@link AddressInUseError} when the path is taken
  */
-export async function prepareUnixPath(runtime: Runtime, address: unknown, transport: "unix" | "unixgram"): Promise<string> {
+export async function prepareUnixPath(
+  runtime: Runtime,
+  address: unknown,
+  transport: "unix" | "unixgram",
+): Promise<string> {
   const path = checkUnixPath(address, "server address");
   const state = await runtime.unixPathState(path, transport);
   if (state === "live") throw new AddressInUseError(path);

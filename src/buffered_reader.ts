@@ -216,8 +216,6 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     else resolve(value);
   }
 
-
-
   #findNewline(cap: number): number {
     let position = this.#scanned;
     let skip = position;

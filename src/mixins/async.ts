@@ -95,7 +95,9 @@ export class AsyncTCPServer extends AsyncTCPServerBase {
 
 /** `AsyncMixIn(UnixStreamServer)`: the class {@link AsyncUnixStreamServer} extends. Use `AsyncUnixStreamServer` itself. */
 // deno-lint-ignore no-explicit-any
-export const AsyncUnixStreamServerBase: typeof UnixStreamServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixStreamServer);
+export const AsyncUnixStreamServerBase: typeof UnixStreamServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(
+  UnixStreamServer,
+);
 
 /** A unix stream server serving each connection concurrently on the event loop. */
 export class AsyncUnixStreamServer extends AsyncUnixStreamServerBase {
@@ -139,7 +141,8 @@ export class AsyncUDPServer extends AsyncUDPServerBase {
 
 /** `AsyncMixIn(UnixDatagramServer)`: the class {@link AsyncUnixDatagramServer} extends. Use `AsyncUnixDatagramServer` itself. */
 // deno-lint-ignore no-explicit-any
-export const AsyncUnixDatagramServerBase: typeof UnixDatagramServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(UnixDatagramServer);
+export const AsyncUnixDatagramServerBase: typeof UnixDatagramServer & (new (...args: any[]) => AsyncServer) =
+  AsyncMixIn(UnixDatagramServer);
 
 /** A unix datagram server handling datagrams concurrently on the event loop (Deno only). */
 export class AsyncUnixDatagramServer extends AsyncUnixDatagramServerBase {
