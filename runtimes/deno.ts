@@ -65,8 +65,12 @@ function toAddress(addr: DenoAddr): SocketAddress {
   return "path" in addr ? addr.path ?? "" : [addr.hostname, addr.port];
 }
 
-/** Bytes read per `read()` call. */
-const READ_SIZE = 64 * 1024;
+/**
+ * A pending `read()` holds its buffer, so every idle connection holds one: start small (10,000 idle connections
+ * would otherwise hold 640 MiB) and grow, up to the largest, when a read fills the buffer.
+ */
+const FIRST_READ_SIZE = 256;
+const LARGEST_READ_SIZE = 64 * 1024;
 /** Bytes queued before `write()` asks the caller to wait for `drain`. */
 const HIGH_WATER_MARK = 64 * 1024;
 /** Small queued chunks are joined into one write up to this size, saving a syscall each. */
@@ -101,7 +105,7 @@ class DenoStreamSocket implements StreamSocket {
 
   async #readLoop(): Promise<void> {
     const events = this.#events!;
-    const buffer = new Uint8Array(READ_SIZE);
+    let buffer = new Uint8Array(FIRST_READ_SIZE);
     for (;;) {
       if (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
       if (this.#closed) return;
@@ -122,6 +126,7 @@ class DenoStreamSocket implements StreamSocket {
         return;
       }
       events.data(buffer.slice(0, count));
+      if (count === buffer.length && buffer.length < LARGEST_READ_SIZE) buffer = new Uint8Array(buffer.length * 4);
     }
   }
 

@@ -36,8 +36,9 @@ export class Connection {
   #drainWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   #error: Error | null = null;
   #closed = false;
-  #closedPromise: Promise<void>;
-  #resolveClosed!: () => void;
+  // Made on first use: most connections are never awaited, and 10,000 idle ones should not each hold a promise.
+  #closedPromise: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
 
   /**
    * Wraps an accepted socket.
@@ -47,7 +48,6 @@ export class Connection {
   constructor(socket: StreamSocket) {
     this.#socket = socket;
     this.reader = new BufferedReader(socket);
-    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve));
     socket.attach({
       data: (chunk) => this.reader.push(chunk),
       end: () => this.reader.end(),
@@ -65,7 +65,7 @@ export class Connection {
         this.#closed = true;
         this.reader.end();
         this.#rejectWriters(this.#error ?? new Error("connection closed"));
-        this.#resolveClosed();
+        this.#resolveClosed?.();
       },
     });
   }
@@ -95,7 +95,8 @@ export class Connection {
 
   /** Resolves when the connection is fully closed. */
   get whenClosed(): Promise<void> {
-    return this.#closedPromise;
+    if (this.#closed) return RESOLVED;
+    return this.#closedPromise ??= new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
   /** Receives up to `size` bytes; empty at end of input. Python's `socket.recv`. */
