@@ -2,11 +2,21 @@
  * Python's `socketserver` for Deno, Bun and Node: server classes (TCP, UDP, unix stream, unix datagram) that take
  * requests and hand each to a request-handler class, with mix-ins that choose how requests run.
  *
- * The runtime is detected when this module loads; every server also takes an explicit `runtime` option.
+ * - Servers: {@link TCPServer}, {@link UDPServer}, {@link UnixStreamServer}, {@link UnixDatagramServer}, and
+ *   {@link BaseServer} for requests from any other source.
+ * - How requests run: one at a time (the servers above, as Python's), concurrently on the event loop
+ *   ({@link AsyncTCPServer} and the other `Async*` servers), on worker threads ({@link ThreadingTCPServer} …), or in
+ *   child processes ({@link ForkingTCPServer} …). Each mode is also a mix-in for a server class of your own.
+ * - Handlers: {@link StreamRequestHandler} (`rfile` and `wfile` over a connection), {@link DatagramRequestHandler}
+ *   (one datagram in, one out), {@link BaseRequestHandler}. A module holding handlers for workers or child processes
+ *   can import them from the lighter `@sockserve/sockserve/handlers` entrypoint.
+ *
+ * The runtime (Deno, Bun or Node) is detected when this module loads; every server also takes an explicit `runtime`
+ * option, such as {@link nodeRuntime} to use `node:net` on any of the three.
  *
  * @example A line echo server on a free port
- * ```ts ignore
- * import { AsyncTCPServer, StreamRequestHandler } from "./mod.ts";
+ * ```ts
+ * import { AsyncTCPServer, StreamRequestHandler } from "@sockserve/sockserve";
  *
  * class Echo extends StreamRequestHandler {
  *   override async handle() {
@@ -16,7 +26,7 @@
  *
  * await using server = await new AsyncTCPServer(["127.0.0.1", 0], Echo).listen();
  * console.log("listening on", server.serverAddress);
- * await server.serveForever();
+ * await server.serveForever(); // until server.shutdown() or the `signal` option stops it
  * ```
  *
  * @module

@@ -4,10 +4,11 @@
 //     echo round trip under Node, Bun and Deno (through node_modules);
 //  2. a TypeScript consumer type-checks in strict mode without skipLibCheck, once with only Node's types, once with
 //     only bun-types, and once under Deno (deno check): the published types pull in no runtime's types;
-//  3. the Node test suite runs against the package's compiled files instead of dist/.
+//  3. the Node test suite runs against the package's compiled files instead of dist/;
+//  4. the manifest says what users rely on: deno.json's version, typed exports, engines, sideEffects, no dependencies.
 // Usage: node scripts/check_npm.mjs   (after npm run build and npm run build:npm)
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,7 +43,8 @@ try {
     join(project, "roundtrip.mjs"),
     `
 import net from "node:net";
-import { AsyncTCPServer, StreamRequestHandler, runtimeName } from "sockserve";
+import { AsyncTCPServer, runtimeName } from "sockserve";
+import { StreamRequestHandler } from "sockserve/handlers";
 class Echo extends StreamRequestHandler {
   async handle() { for await (const line of this.rfile) await this.wfile.write(line); }
 }
@@ -71,11 +73,26 @@ console.log("round trip ok on", runtimeName());
     join(project, "consumer.ts"),
     `
 import { AsyncTCPServer, type Connection, type InetAddress, StreamRequestHandler, TCPServer } from "sockserve";
+import { DatagramRequestHandler, type ForkedServerView, StreamRequestHandler as Lean } from "sockserve/handlers";
 class Echo extends StreamRequestHandler {
   override async handle(): Promise<void> {
     for await (const line of this.rfile) await this.wfile.write(line);
   }
 }
+export class Forked extends Lean<ForkedServerView> {
+  static override moduleUrl: string = import.meta.url;
+  override async handle(): Promise<void> {
+    await this.wfile.write(String(this.server.serverAddress));
+  }
+}
+export class Upper extends DatagramRequestHandler {
+  override async handle(): Promise<void> {
+    await this.wfile.write(new TextDecoder().decode(await this.rfile.read()).toUpperCase());
+  }
+}
+// One class, whichever entrypoint it came from.
+const same: typeof StreamRequestHandler = Lean;
+new TCPServer(["127.0.0.1", 0], Forked);
 class Logged extends TCPServer {
   override verifyRequest(_request: Connection, clientAddress: unknown): boolean {
     return clientAddress !== null;
@@ -83,7 +100,7 @@ class Logged extends TCPServer {
 }
 const server: AsyncTCPServer = new AsyncTCPServer(["127.0.0.1", 0], Echo, { maxConcurrentRequests: 8 });
 const address: InetAddress = server.serverAddress;
-export { address, Logged };
+export { address, Logged, same };
 `,
   );
   const tsconfig = (types) => ({
@@ -119,19 +136,49 @@ export { address, Logged };
   });
   step("types under Deno (deno check)", bin("deno"), ["check", "consumer.ts"], { cwd: project });
 
-  // 3. The Node test suite against the package's files: the compiled tests and examples, with the package in place of
-  // dist's own copy of mod.js, src/ and runtimes/.
+  // 3. The Node test suite against the package's files: the compiled tests and examples, with the installed package's
+  // files in place of dist's own copies of the entrypoints, src/ and runtimes/. The layout is the repository's (a
+  // package.json, then dist/), because the tests find examples/echo.js at dist/examples/ under the directory that
+  // holds package.json.
   const suite = join(work, "suite");
-  cpSync(join(root, "dist"), suite, { recursive: true });
-  for (const entry of ["mod.js", "mod.d.ts", "src", "runtimes"]) {
-    rmSync(join(suite, entry), { recursive: true, force: true });
-    cpSync(join(project, "node_modules", "sockserve", entry), join(suite, entry), { recursive: true });
+  const installed = join(project, "node_modules", "sockserve");
+  cpSync(join(root, "dist"), join(suite, "dist"), { recursive: true });
+  for (const entry of readdirSync(installed)) {
+    if (["package.json", "README.md", "LICENSE"].includes(entry)) continue;
+    rmSync(join(suite, "dist", entry), { recursive: true, force: true });
+    cpSync(join(installed, entry), join(suite, "dist", entry), { recursive: true });
   }
   cpSync(join(root, "package.json"), join(suite, "package.json"));
-  const tests = readdirSync(join(suite, "tests")).filter((file) => file.endsWith(".test.js")).map((file) =>
-    join("tests", file)
+  const tests = readdirSync(join(suite, "dist", "tests")).filter((file) => file.endsWith(".test.js")).map((file) =>
+    join("dist", "tests", file)
   );
   step("test suite against the package under Node", process.execPath, ["--test", ...tests], { cwd: suite });
+
+  // 4. The manifest.
+  const manifest = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
+  const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+  const denoExports = typeof deno.exports === "string" ? { ".": deno.exports } : deno.exports;
+  const problems = [];
+  if (manifest.version !== deno.version) problems.push(`version ${manifest.version}, deno.json has ${deno.version}`);
+  for (const field of ["dependencies", "peerDependencies", "optionalDependencies"]) {
+    if (manifest[field] !== undefined) problems.push(`has ${field}`);
+  }
+  for (const subpath of Object.keys(denoExports)) {
+    const entry = manifest.exports?.[subpath];
+    if (typeof entry?.types !== "string" || typeof entry?.default !== "string") {
+      problems.push(`exports["${subpath}"] lacks types or default`);
+    }
+  }
+  if (manifest.engines?.node === undefined) problems.push("no engines.node");
+  if (JSON.stringify(manifest.sideEffects) !== JSON.stringify(["./mod.js"])) {
+    problems.push("sideEffects is not [./mod.js]");
+  }
+  for (const file of ["README.md", "LICENSE"]) {
+    if (!readdirSync(installed).includes(file)) problems.push(`no ${file}`);
+  }
+  for (const problem of problems) console.log(`  package.json: ${problem}`);
+  console.log(`${problems.length === 0 ? "ok  " : "FAIL"} package.json: version, typed exports, engines, sideEffects`);
+  if (problems.length > 0) failures++;
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

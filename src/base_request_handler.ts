@@ -34,10 +34,12 @@ export interface RequestHandlerClass<Request = unknown, Address = unknown> {
  * `finish()` (which runs even when `handle()` throws). Each may be `async`.
  *
  * @example A handler that answers with the client's address
- * ```ts ignore
+ * ```ts
+ * import { BaseRequestHandler, type Connection, formatAddress, type SocketAddress } from "@sockserve/sockserve";
+ *
  * class WhoAmI extends BaseRequestHandler<Connection, SocketAddress> {
  *   override async handle() {
- *     await this.request.sendAll(`you are ${formatAddress(this.clientAddress)}\n`);
+ *     await this.request.sendAll(`you are ${formatAddress(this.clientAddress)}\n`); // the socket, as in Python
  *   }
  * }
  * ```

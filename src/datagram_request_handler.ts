@@ -30,7 +30,9 @@ export class NoClientAddressError extends Error {
  * handler finishes (nothing is sent when nothing was written).
  *
  * @example Upper-casing echo
- * ```ts ignore
+ * ```ts
+ * import { DatagramRequestHandler } from "@sockserve/sockserve";
+ *
  * class Upper extends DatagramRequestHandler {
  *   override async handle() {
  *     const text = new TextDecoder().decode(await this.rfile.read());

@@ -8,11 +8,15 @@
  * The address is already taken by a live socket. `code` is `"EADDRINUSE"`, as the runtimes report it.
  *
  * @example Telling a port in use apart from other failures
- * ```ts ignore
+ * ```ts
+ * import { AddressInUseError, StreamRequestHandler, TCPServer } from "@sockserve/sockserve";
+ *
+ * const server = new TCPServer(["127.0.0.1", 8000], StreamRequestHandler);
  * try {
  *   await server.listen();
  * } catch (error) {
- *   if (error instanceof AddressInUseError) console.error(error.message); // "address already in use: 127.0.0.1:8000"
+ *   if (!(error instanceof AddressInUseError)) throw error;
+ *   console.error(error.message); // "address already in use: 127.0.0.1:8000"
  * }
  * ```
  */

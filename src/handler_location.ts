@@ -24,10 +24,12 @@ export interface HandlerLocation {
  *
  * @throws {HandlerLoadError} when the class has no `moduleUrl`, or no name to export it under
  *
- * @example
- * ```ts ignore
+ * @example Where a worker or child process will import a handler from
+ * ```ts
+ * import { handlerLocation, StreamRequestHandler } from "@sockserve/sockserve";
+ *
  * export class Echo extends StreamRequestHandler {
- *   static override moduleUrl = import.meta.url;
+ *   static override moduleUrl: string = import.meta.url;
  * }
  * handlerLocation(Echo); // { url: "file:///.../echo.ts", exportName: "Echo" }
  * ```

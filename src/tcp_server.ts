@@ -43,12 +43,31 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
  * A TCP server (Python's `TCPServer`): `[host, port]` addresses, IPv4 or IPv6 decided by the host
  * (`"127.0.0.1"`, `"::1"`, `""` for all IPv4 interfaces, `"::"` for all). Each request is a {@link Connection}.
  *
- * @example Serve until Ctrl-C
- * ```ts ignore
- * const server = await new TCPServer(["127.0.0.1", 8000], Echo).listen();
- * Deno.addSignalListener("SIGINT", () => server.shutdown());
- * await server.serveForever();
- * await server.serverClose();
+ * @example A line echo server, one client at a time, until Ctrl-C
+ * ```ts
+ * import process from "node:process";
+ * import { StreamRequestHandler, TCPServer } from "@sockserve/sockserve";
+ *
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ *
+ * await using server = await new TCPServer(["127.0.0.1", 8000], Echo).listen();
+ * process.once("SIGINT", () => void server.shutdown());
+ * await server.serveForever(); // returns once shutdown() is called; `await using` then closes the server
+ * ```
+ *
+ * @example Python's way of setting options: class fields
+ * ```ts
+ * import { StreamRequestHandler, TCPServer } from "@sockserve/sockserve";
+ *
+ * class BusyServer extends TCPServer {
+ *   override requestQueueSize = 1024; // the listen backlog
+ * }
+ *
+ * const server = new BusyServer(["", 8000], StreamRequestHandler); // "": every IPv4 interface
  * ```
  */
 export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
@@ -161,6 +180,22 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
 /**
  * A unix stream server (Python's `UnixStreamServer`): the address is a socket path. A stale socket file left by a
  * dead server is replaced; a live one is refused with `AddressInUseError`; the file is removed at close.
+ *
+ * On Deno, binding needs read and write access to the path (`--allow-read --allow-write`) besides `--allow-net`.
+ *
+ * @example Greeting each client on a unix socket
+ * ```ts
+ * import { StreamRequestHandler, UnixStreamServer } from "@sockserve/sockserve";
+ *
+ * class Hello extends StreamRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write("hello\n");
+ *   }
+ * }
+ *
+ * await using server = await new UnixStreamServer("/tmp/hello.sock", Hello).listen();
+ * await server.serveForever(); // clients: nc -U /tmp/hello.sock
+ * ```
  */
 export class UnixStreamServer extends TCPServer<UnixAddress> {
   /** Always `"unix"`. */

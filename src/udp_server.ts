@@ -40,7 +40,22 @@ export interface UDPServer<ServerAddress extends SocketAddress = InetAddress> {
  * A UDP server (Python's `UDPServer`). Each datagram is a request: a {@link DatagramRequest} holding the bytes and the
  * socket to reply on; {@link DatagramRequestHandler} sends its `wfile` back as one datagram.
  *
- * On Deno, UDP needs `--unstable-net` (or `"unstable": ["net"]` in deno.json).
+ * On Deno, UDP needs `--unstable-net` (or `"unstable": ["net"]` in deno.json) besides `--allow-net`.
+ *
+ * @example An upper-casing echo, one datagram at a time
+ * ```ts
+ * import { DatagramRequestHandler, UDPServer } from "@sockserve/sockserve";
+ *
+ * class Upper extends DatagramRequestHandler {
+ *   override async handle() {
+ *     const text = new TextDecoder().decode(await this.rfile.read());
+ *     await this.wfile.write(text.toUpperCase()); // sent back as one datagram when the handler returns
+ *   }
+ * }
+ *
+ * await using server = await new UDPServer(["127.0.0.1", 9999], Upper).listen();
+ * await server.serveForever(); // clients: nc -u 127.0.0.1 9999
+ * ```
  */
 export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
   extends BaseServer<DatagramRequest, SocketAddress | null, ServerAddress> {

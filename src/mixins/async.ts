@@ -33,11 +33,21 @@ export interface AsyncServer {
  *
  * Requests in flight are tracked: `serverClose()` waits for them (`blockOnClose`, `drainTimeout`).
  *
- * @example A custom server class with the mix-in
- * ```ts ignore
- * class MyServer extends AsyncMixIn(TCPServer) {
- *   override verifyRequest(_request: Connection, [host]: SocketAddress) { return host === "127.0.0.1"; }
+ * @example A server class of your own, made concurrent
+ * ```ts
+ * import { AsyncMixIn, type Connection, type SocketAddress, StreamRequestHandler, TCPServer } from "@sockserve/sockserve";
+ *
+ * class LocalOnlyServer extends TCPServer {
+ *   override verifyRequest(_request: Connection, clientAddress: SocketAddress): boolean {
+ *     return clientAddress[0] === "127.0.0.1";
+ *   }
  * }
+ * // The constructor keeps the base class's options type: set the mix-in's options as fields.
+ * class AsyncLocalOnlyServer extends AsyncMixIn(LocalOnlyServer) {
+ *   override maxConcurrentRequests = 100;
+ * }
+ *
+ * const server = new AsyncLocalOnlyServer(["0.0.0.0", 8000], StreamRequestHandler);
  * ```
  */
 // deno-lint-ignore no-explicit-any
@@ -67,11 +77,20 @@ export function AsyncMixIn<Base extends ServerClass>(base: Base): Base & (new (.
 export const AsyncTCPServerBase: typeof TCPServer & (new (...args: any[]) => AsyncServer) = AsyncMixIn(TCPServer);
 
 /**
- * A TCP server serving each connection concurrently on the event loop.
+ * A TCP server serving each connection concurrently on the event loop: the usual choice for I/O-bound handlers.
  *
- * @example Line echo on a free port
- * ```ts ignore
- * const server = await new AsyncTCPServer(["127.0.0.1", 0], Echo).listen();
+ * @example A line echo server for many clients at once
+ * ```ts
+ * import { AsyncTCPServer, StreamRequestHandler } from "@sockserve/sockserve";
+ *
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ *
+ * // At 1000 connections served, the server stops accepting until one ends: the others wait in the listen backlog.
+ * await using server = await new AsyncTCPServer(["127.0.0.1", 0], Echo, { maxConcurrentRequests: 1000 }).listen();
  * console.log("listening on", server.serverAddress);
  * await server.serveForever();
  * ```

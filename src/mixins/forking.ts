@@ -124,20 +124,33 @@ export interface ForkingServer {
    * Python's pattern of finishing part of a request in a forked child.
    *
    * @example Quick requests in the parent, slow ones in a child
-   * ```ts ignore
+   * ```ts
+   * import { type Connection, ForkingTCPServer, type SocketAddress, StreamRequestHandler } from "@sockserve/sockserve";
+   *
+   * // Runs in a child process: exported, with its module's URL (in a real program, in a module of its own).
+   * export class SlowJob extends StreamRequestHandler {
+   *   static override moduleUrl: string = import.meta.url;
+   *   override async handle() {
+   *     for await (const line of this.rfile) await this.wfile.write(line); // the lines after the first one
+   *   }
+   * }
+   *
+   * // Runs in the parent, for every request: answers PING itself, hands anything else to a child.
    * class Triage extends StreamRequestHandler<ForkingTCPServer> {
    *   override async handle() {
    *     const line = new TextDecoder().decode(await this.rfile.readline());
    *     if (line === "PING\n") return void (await this.wfile.write("PONG\n"));
-   *     await this.server.handToChild(this.request, this.clientAddress); // the line is consumed; the rest goes
+   *     await this.server.handToChild(this.request, this.clientAddress); // the first line is consumed; the rest goes
    *   }
    * }
+   *
    * class TriageServer extends ForkingTCPServer {
-   *   override finishRequest(request: Connection, clientAddress: SocketAddress) {
+   *   override finishRequest(request: Connection, clientAddress: SocketAddress): Promise<void> {
    *     return this.runInParent(request, clientAddress, Triage);
    *   }
    * }
-   * new TriageServer(["127.0.0.1", 0], SlowJob); // SlowJob runs in the children
+   *
+   * const server = new TriageServer(["127.0.0.1", 8000], SlowJob);
    * ```
    */
   runInParent(
@@ -153,18 +166,26 @@ export interface ForkingServer {
  * while `maxChildren` children are alive, promises the request a child and returns; `finishRequest()` hands the
  * request over and awaits the child, so `shutdownRequest()` runs in the parent as for every other server.
  *
- * @example A handler whose crashes cannot take the server down
- * ```ts ignore
- * // handlers.ts
- * export class Risky extends StreamRequestHandler {
- *   static override moduleUrl = import.meta.url;
+ * @example A server class of your own, each request in a child process
+ * ```ts
+ * import { ForkingMixIn, UnixStreamServer } from "@sockserve/sockserve";
+ * import { StreamRequestHandler } from "@sockserve/sockserve/handlers";
+ *
+ * // Children import the handler by URL, so it is exported; in a real program it lives in a module of its own.
+ * export class WhoServes extends StreamRequestHandler {
+ *   static override moduleUrl: string = import.meta.url;
  *   override async handle() {
- *     await this.wfile.write(await parseUntrustedDocument(await this.rfile.read()));
+ *     await this.wfile.write("served by a child process\n");
  *   }
  * }
- * // server.ts
- * const server = await new ForkingTCPServer(["127.0.0.1", 8000], Risky, { maxChildren: 8 }).listen();
- * await server.serveForever();
+ *
+ * // The constructor keeps the base class's options type: set the mix-in's options as fields.
+ * class SmallForkingServer extends ForkingMixIn(UnixStreamServer) {
+ *   override maxChildren = 8;
+ *   override requestsPerChild = 100; // a child serves 100 requests, one after the other, then exits
+ * }
+ *
+ * const server = new SmallForkingServer("/tmp/forking.sock", WhoServes);
  * ```
  */
 // deno-lint-ignore no-explicit-any
@@ -469,13 +490,29 @@ function assertJsonData(request: unknown, clientAddress: unknown): void {
 export const ForkingTCPServerBase: typeof TCPServer & (new (...args: any[]) => ForkingServer) = ForkingMixIn(TCPServer);
 
 /**
- * A TCP server serving each connection in a child process (Python's `ForkingTCPServer`). The handler class needs
- * `static override moduleUrl = import.meta.url;` and must be exported.
+ * A TCP server serving each connection in a child process (Python's `ForkingTCPServer`), so that a crash, a leak or a
+ * state change in one request cannot touch the server or other requests. The handler class needs
+ * `static override moduleUrl = import.meta.url;` and must be exported. On Deno, the server needs `--allow-run` and
+ * `--allow-env` to start children, which get only {@link ForkingOptions.childPermissions} (default: none).
  *
- * @example Line echo, a process per connection
- * ```ts ignore
- * const server = await new ForkingTCPServer(["127.0.0.1", 0], LineEcho).listen();
- * console.log("listening on", server.serverAddress);
+ * @example A handler whose crashes cannot take the server down
+ * ```ts
+ * // handlers.ts: the module children import the handler from. Keep the server out of it, or each child importing it
+ * // would start a server of its own. Importing from ".../handlers" keeps each child's start light.
+ * import { StreamRequestHandler } from "@sockserve/sockserve/handlers";
+ *
+ * export class Risky extends StreamRequestHandler {
+ *   static override moduleUrl: string = import.meta.url;
+ *   override async handle() {
+ *     const document = JSON.parse(new TextDecoder().decode(await this.rfile.read())); // may throw, or worse
+ *     await this.wfile.write(`${Object.keys(document).length} keys\n`);
+ *   }
+ * }
+ *
+ * // server.ts: imports Risky from "./handlers.ts".
+ * import { ForkingTCPServer } from "@sockserve/sockserve";
+ *
+ * await using server = await new ForkingTCPServer(["127.0.0.1", 8000], Risky, { maxChildren: 8 }).listen();
  * await server.serveForever();
  * ```
  */

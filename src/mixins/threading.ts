@@ -91,19 +91,30 @@ export interface ThreadingServer {
  * request to a worker and returns; `finishRequest()` is what awaits it, so `handleError()` and `shutdownRequest()`
  * run in the main thread as for every other server.
  *
- * @example A CPU-bound handler that does not stall other clients
- * ```ts ignore
- * // handlers.ts
- * export class Digest extends StreamRequestHandler {
- *   static override moduleUrl = import.meta.url;
+ * @example A server class of your own, its handlers on worker threads
+ * ```ts
+ * import { type Connection, type SocketAddress, TCPServer, ThreadingMixIn } from "@sockserve/sockserve";
+ * import { StreamRequestHandler } from "@sockserve/sockserve/handlers";
+ *
+ * // Workers import the handler by URL, so it is exported; in a real program it lives in a module of its own.
+ * export class Hello extends StreamRequestHandler {
+ *   static override moduleUrl: string = import.meta.url;
  *   override async handle() {
- *     const body = await this.rfile.read();
- *     await this.wfile.write(expensiveHash(body));
+ *     await this.wfile.write("hello from a worker\n");
  *   }
  * }
- * // server.ts
- * const server = await new ThreadingTCPServer(["127.0.0.1", 8000], Digest, { maxWorkers: 4 }).listen();
- * await server.serveForever();
+ *
+ * class LocalOnlyServer extends TCPServer {
+ *   override verifyRequest(_request: Connection, clientAddress: SocketAddress): boolean {
+ *     return clientAddress[0] === "127.0.0.1"; // runs in the main thread, as every server method does
+ *   }
+ * }
+ * // The constructor keeps the base class's options type: set the mix-in's options as fields.
+ * class ThreadingLocalOnlyServer extends ThreadingMixIn(LocalOnlyServer) {
+ *   override maxWorkers = 4;
+ * }
+ *
+ * const server = new ThreadingLocalOnlyServer(["0.0.0.0", 8000], Hello);
  * ```
  */
 // deno-lint-ignore no-explicit-any
@@ -244,13 +255,29 @@ export const ThreadingTCPServerBase: typeof TCPServer & (new (...args: any[]) =>
 );
 
 /**
- * A TCP server serving each connection in a worker thread. The handler class needs
- * `static override moduleUrl = import.meta.url;` and must be exported.
+ * A TCP server serving each connection in a worker thread (Python's `ThreadingTCPServer`), so that a handler that
+ * burns CPU does not stall other clients. The handler class needs `static override moduleUrl = import.meta.url;` and
+ * must be exported. On Deno, workers have the server's permissions and need read access to the handler module.
  *
- * @example Line echo in workers
- * ```ts ignore
- * const server = await new ThreadingTCPServer(["127.0.0.1", 0], LineEcho).listen();
- * console.log("listening on", server.serverAddress);
+ * @example A CPU-bound handler that does not stall other clients
+ * ```ts
+ * // handlers.ts: the module workers import the handler from. Keep the server out of it, or each worker importing it
+ * // would start a server of its own.
+ * import { createHash } from "node:crypto";
+ * import { StreamRequestHandler } from "@sockserve/sockserve/handlers";
+ *
+ * export class Digest extends StreamRequestHandler {
+ *   static override moduleUrl: string = import.meta.url;
+ *   override async handle() {
+ *     const body = await this.rfile.read(); // until the client half-closes
+ *     await this.wfile.write(createHash("sha256").update(body).digest("hex") + "\n");
+ *   }
+ * }
+ *
+ * // server.ts: imports Digest from "./handlers.ts".
+ * import { ThreadingTCPServer } from "@sockserve/sockserve";
+ *
+ * await using server = await new ThreadingTCPServer(["127.0.0.1", 8000], Digest, { maxWorkers: 4 }).listen();
  * await server.serveForever();
  * ```
  */

@@ -16,14 +16,22 @@ import type { SocketAddress } from "../transport.ts";
  * same memory, to use with `Atomics`.
  *
  * @example A counter every worker increments
- * ```ts ignore
+ * ```ts
+ * import { StreamRequestHandler, ThreadingTCPServer, type ThreadingServerView } from "@sockserve/sockserve";
+ *
  * class CountingServer extends ThreadingTCPServer {
- *   hits = new Int32Array(new SharedArrayBuffer(4));
+ *   hits = new Int32Array(new SharedArrayBuffer(4)); // the same memory in every worker
  * }
- * class Counted extends StreamRequestHandler<ThreadingServerView & { hits: Int32Array }> {
- *   static override moduleUrl = import.meta.url;
- *   override async handle() { Atomics.add(this.server.hits, 0, 1); }
+ *
+ * export class Counted extends StreamRequestHandler<ThreadingServerView & { hits: Int32Array }> {
+ *   static override moduleUrl: string = import.meta.url;
+ *   override async handle() {
+ *     const visit = Atomics.add(this.server.hits, 0, 1) + 1;
+ *     await this.wfile.write(`visit ${visit}\n`);
+ *   }
  * }
+ *
+ * const server = new CountingServer(["127.0.0.1", 8000], Counted);
  * ```
  */
 export interface ThreadingServerView {
