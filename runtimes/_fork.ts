@@ -78,8 +78,9 @@ function startChild(options: ChildStartOptions, events: ChildProcessEvents): Chi
       child = fork(main, [options.handler.url, options.handler.exportName], { stdio: STDIO, execArgv });
     }
   } catch (error) {
-    queueMicrotask(() => events.exit({ pid: 0, code: null, signal: null }));
-    return deadChild(error);
+    const startError = error instanceof Error ? error : new Error(String(error));
+    queueMicrotask(() => events.exit({ pid: 0, code: null, signal: null, startError }));
+    return deadChild(startError);
   }
   return new ForkedChild(child, runtime, events);
 }
@@ -136,9 +137,9 @@ class ForkedChild implements ChildProcess {
     };
     child.on("message", (message: unknown) => events.message(message));
     // A spawn failure (no such executable, too many processes) comes as `error` without `exit`.
-    child.on("error", () => {
+    child.on("error", (startError: Error) => {
       if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-        report({ pid: this.pid, code: child.exitCode, signal: child.signalCode });
+        report({ pid: this.pid, code: child.exitCode, signal: child.signalCode, startError });
       }
     });
     child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => {
@@ -189,8 +190,7 @@ class ForkedChild implements ChildProcess {
   }
 }
 
-function deadChild(error: unknown): ChildProcess {
-  const failure = error instanceof Error ? error : new Error(String(error));
+function deadChild(failure: Error): ChildProcess {
   return {
     pid: 0,
     send: () => Promise.reject(failure),

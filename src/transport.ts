@@ -238,6 +238,8 @@ export interface ChildExit {
   readonly code: number | null;
   /** The signal that ended it (`"SIGKILL"`, …), or `null` when it exited by itself. */
   readonly signal: string | null;
+  /** Why it could not be started (a missing permission, no such executable, …), when that is what happened. */
+  readonly startError?: Error;
 }
 
 /** What a parent hears from one child. */

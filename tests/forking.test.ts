@@ -363,6 +363,25 @@ describe("forking: handlers, permissions and the parent's part", () => {
     }
   });
 
+  test("Deno: a server that may not start children says which permission is missing", {
+    skip: RUNTIME !== "deno",
+  }, async () => {
+    const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
+    const program = spawn(deno.execPath(), [
+      "run",
+      "--no-prompt",
+      "--allow-net",
+      "--allow-read",
+      "--allow-run",
+      new URL("./fixtures/fork_without_permission.ts", import.meta.url).pathname,
+    ], { stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    program.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+    const code = await within(30_000, new Promise((resolve) => program.once("close", resolve)), "the program's exit");
+    assert.equal(code, 0);
+    assert.match(output, /ChildProcessError: a child process could not be started \(.*--allow-env.*\)/);
+  });
+
   test("a handler running in the parent hands the rest of its request to a child", async () => {
     class Triage extends StreamRequestHandler<ForkingTCPServer> {
       override async handle(): Promise<void> {

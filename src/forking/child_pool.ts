@@ -342,7 +342,12 @@ export class ChildPool {
       this.#failedStarts++;
       child.settleReady(
         child.loadError ??
-          new ChildProcessError(`child process ${exit.pid} ${describeExit(exit)} before it was ready`, exit),
+          new ChildProcessError(
+            exit.pid === 0
+              ? `a child process ${describeExit(exit)}`
+              : `child process ${exit.pid} ${describeExit(exit)} before it was ready`,
+            exit,
+          ),
       );
     }
     const task = child.task;
@@ -373,6 +378,8 @@ export class ChildPool {
 /** "was killed by SIGKILL", "exited with status 3", … */
 export function describeExit(exit: ChildExit): string {
   if (exit.signal !== null) return `was killed by ${exit.signal}`;
-  if (exit.pid === 0) return "could not be started";
+  if (exit.pid === 0) {
+    return exit.startError ? `could not be started (${exit.startError.message})` : "could not be started";
+  }
   return `exited with status ${exit.code}`;
 }
