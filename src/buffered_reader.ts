@@ -247,12 +247,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     const first = this.#chunks[0];
     const start = this.#offset;
     if (first.length - start >= count) {
-      const view = first.subarray(start, start + count);
       if (first.length - start === count) {
         this.#chunks.shift();
         this.#offset = 0;
-      } else this.#offset += count;
-      return view;
+        // A chunk that is exactly one line (the usual case for request/reply protocols) needs no new view.
+        return start === 0 ? first : first.subarray(start);
+      }
+      this.#offset += count;
+      return first.subarray(start, start + count);
     }
     const out = new Uint8Array(count);
     let filled = 0;
