@@ -19,8 +19,8 @@ interface ReadableHandle {
  * to a child and calls {@link NodeStreamSocket.release}.
  */
 export class NodeStreamSocket implements StreamSocket {
-  readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
+  #localAddress: SocketAddress | undefined;
   #socket: net.Socket;
   #readsOnAttach: boolean;
   #reading = false;
@@ -37,12 +37,17 @@ export class NodeStreamSocket implements StreamSocket {
     this.#socket = socket;
     this.#readsOnAttach = readsOnAttach;
     if (unixPath !== undefined) {
-      this.localAddress = unixPath;
+      this.#localAddress = unixPath;
       this.remoteAddress = "";
     } else {
-      this.localAddress = [socket.localAddress ?? "", socket.localPort ?? 0];
       this.remoteAddress = [socket.remoteAddress ?? "", socket.remotePort ?? 0];
     }
+  }
+
+  /** Read on first use: it costs a system call (getsockname) that most servers never need. */
+  get localAddress(): SocketAddress {
+    const socket = this.#socket;
+    return this.#localAddress ??= [socket.localAddress ?? "", socket.localPort ?? 0];
   }
 
   attach(events: StreamSocketEvents): void {

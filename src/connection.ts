@@ -64,7 +64,8 @@ export class Connection {
       close: () => {
         this.#closed = true;
         this.reader.end();
-        this.#rejectWriters(this.#error ?? new Error("connection closed"));
+        // An Error captures a stack, which costs: made only when a writer waits.
+        if (this.#drainWaiters.length > 0) this.#rejectWriters(this.#error ?? new Error("connection closed"));
         this.#resolveClosed?.();
       },
     });
