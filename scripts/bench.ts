@@ -286,6 +286,12 @@ async function measure(loadgen: string, contender: Contender, workload: Workload
   const pid = child.pid!;
   try {
     await sleep(200);
+    if (contender.mode === "forking" && workload.name !== "idle10k") {
+      // A forking server starts children as requests take its spares: one warm-up run, then time for the new spares
+      // to start, so that the measured run sees serving, not process start-up (scripts/bench_forking.ts measures it).
+      await runLoadgen(loadgen, workload.loadgen(started.address, 1));
+      await sleep(3000);
+    }
     const before = procStat(pid);
     const startedAt = Date.now();
     let idleRss = NaN;

@@ -17,7 +17,10 @@ export function fnv1a(bytes: Uint8Array, seed: number): number {
   return hash >>> 0;
 }
 
-/** For each line, hashes 1 MiB (seeded by the line's length) and answers with the hash as a hex line. */
+/**
+ * For each line, hashes 1 MiB (seeded by the line's length) and answers with a line of the same length that starts
+ * with the hash in hex (the load generator waits for as many bytes as it sent).
+ */
 export class CpuHash extends StreamRequestHandler {
   static override moduleUrl: string = import.meta.url;
 
@@ -25,7 +28,8 @@ export class CpuHash extends StreamRequestHandler {
     for (;;) {
       const line = await this.rfile.readline(65536);
       if (line.length === 0) return;
-      await this.wfile.write(`${fnv1a(work, line.length).toString(16).padStart(8, "0")}\n`);
+      const hash = fnv1a(work, line.length).toString(16).padStart(8, "0");
+      await this.wfile.write(`${hash.padEnd(line.length - 1, " ")}\n`);
     }
   }
 }

@@ -23,7 +23,8 @@ class CpuHash(socketserver.StreamRequestHandler):
     # hashlib releases the GIL, so this is CPython's best case for threads.
     def handle(self):
         for line in iter(lambda: self.rfile.readline(65536), b""):
-            self.wfile.write(hashlib.sha256(WORK + bytes([len(line) & 0xFF])).hexdigest()[:8].encode() + b"\n")
+            digest = hashlib.sha256(WORK + bytes([len(line) & 0xFF])).hexdigest()[:8]
+            self.wfile.write(digest.ljust(len(line) - 1).encode() + b"\n")
 
 
 class DatagramEcho(socketserver.DatagramRequestHandler):

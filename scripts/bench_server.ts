@@ -24,7 +24,10 @@ const Handler = transport === "udp" ? DatagramEcho : handler === "cpu" ? CpuHash
 const address = transport === "unix" ? where : ["127.0.0.1", Number(where)];
 // Handler errors such as a client reset at the end of a run are expected here; counting them is enough.
 let errors = 0;
-const server = new ServerClass(address, Handler, { requestQueueSize: 4096, drainTimeout: 1000 });
+// Forking: children are reused, so that (after bench.ts's warm-up run) runs measure serving and not process start-up,
+// which scripts/bench_forking.ts measures on its own.
+const forking = mode === "forking" ? { requestsPerChild: Infinity } : {};
+const server = new ServerClass(address, Handler, { requestQueueSize: 4096, drainTimeout: 1000, ...forking });
 server.handleError = () => void errors++;
 await server.listen();
 console.log(`listening on ${sockserve.formatAddress(server.serverAddress)}`);

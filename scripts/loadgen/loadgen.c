@@ -139,6 +139,7 @@ int main(int argc, char **argv) {
     reopen:
       epoll_ctl(ep, EPOLL_CTL_DEL, cc->fd, NULL);
       close(cc->fd);
+      cc->fd = -1;
       if (now() >= end) continue;
       cc->fd = open_conn(1);
       cc->connecting = sock_type == SOCK_STREAM;
@@ -153,6 +154,31 @@ int main(int argc, char **argv) {
     }
   }
   double elapsed = now() - start;
+  // Close politely: half-close, then read what is still in flight until the server closes (at most 200 ms). Leaving
+  // unread replies would make the kernel send resets, which servers then report as failed requests.
+  if (sock_type == SOCK_STREAM) {
+    int open_conns = 0;
+    for (int i = 0; i < conns; i++) {
+      if (c[i].fd < 0) continue;
+      if (c[i].connecting) { close(c[i].fd); c[i].fd = -1; continue; }
+      shutdown(c[i].fd, SHUT_WR);
+      open_conns++;
+    }
+    double drain_end = now() + 0.2;
+    while (open_conns > 0 && now() < drain_end) {
+      int n = epoll_wait(ep, events, 1024, 20);
+      for (int k = 0; k < n; k++) {
+        conn_t *cc = &c[events[k].data.u32];
+        if (cc->fd < 0) continue;
+        ssize_t r = recv(cc->fd, buf, sizeof buf, 0);
+        if (r > 0 || (r < 0 && errno == EAGAIN)) continue;
+        epoll_ctl(ep, EPOLL_CTL_DEL, cc->fd, NULL);
+        close(cc->fd);
+        cc->fd = -1;
+        open_conns--;
+      }
+    }
+  }
   qsort(lat, lat_n, sizeof *lat, cmp);
   double p50 = lat_n ? lat[lat_n / 2] * 1e3 : 0, p99 = lat_n ? lat[(size_t)(lat_n * 0.99)] * 1e3 : 0;
   printf("{\"ops\":%lu,\"opsPerSecond\":%.0f,\"mbPerSecond\":%.1f,\"p50ms\":%.3f,\"p99ms\":%.3f,\"errors\":%lu}\n",
