@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { StreamRequestHandler, type ThreadingServerView } from "../mod.ts";
+import { StreamRequestHandler, type ThreadingServerView } from "../handlers.ts";
 
 /** What the handler finds in `this.server`: the server's fields, among them the shared counter. */
 export type CounterServerView = ThreadingServerView & { readonly visits: Int32Array };

@@ -1,10 +1,12 @@
 /**
  * The echo handlers of `examples/echo.ts`, in a module of their own so that worker threads and child processes can
- * import them by URL.
+ * import them by URL. They import the lean `handlers` entrypoint (`@sockserve/sockserve/handlers` or
+ * `sockserve/handlers` for users), not `mod.ts`: every worker and child imports this module afresh, and the lean
+ * entrypoint leaves out the runtime adapters and the `node:` modules they load.
  *
  * @module
  */
-import { DatagramRequestHandler, StreamRequestHandler } from "../mod.ts";
+import { DatagramRequestHandler, StreamRequestHandler } from "../handlers.ts";
 
 /** Longest piece echoed at once: a longer line is echoed in pieces of this size, as it arrives. */
 const PIECE = 65536;

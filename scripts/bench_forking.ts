@@ -11,7 +11,7 @@
  * - `bare start`: this runtime started on an empty module and exited, 8 at a time, by this process: the ceiling of a
  *   process per request.
  * - `fork 1/child`: `ForkingTCPServer` with `examples/echo_handlers.ts`'s `LineEcho` (a handler module importing
- *   `mod.ts`), one request per child: the default. Target: at least 0.8× `bare start`.
+ *   the library's `handlers.ts` entrypoint), one request per child: the default. Target: at least 0.8× `bare start`.
  * - `fork lean`: the same with a handler module importing only `StreamRequestHandler` (full run only): the
  *   difference is what loading the library costs each child.
  * - `fork reused`: `requestsPerChild: Infinity`: children started once and reused. Target: at least CPython.
@@ -367,7 +367,7 @@ async function bench(quick: boolean): Promise<void> {
   const all: Contender[] = [
     bareStart(),
     floorServer(loadgen),
-    forkingServer(loadgen, "fork 1/child", "ForkingTCPServer, LineEcho (imports mod.ts), default", LineEcho, 1),
+    forkingServer(loadgen, "fork 1/child", "ForkingTCPServer, LineEcho (imports handlers.ts), default", LineEcho, 1),
     forkingServer(loadgen, "fork lean", "the same, handler importing one module", LeanLineEcho, 1),
     forkingServer(loadgen, "fork reused", "ForkingTCPServer, LineEcho, requestsPerChild: Infinity", LineEcho, Infinity),
     cpythonForking(loadgen),

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { StreamRequestHandler } from "../mod.ts";
+import { StreamRequestHandler } from "../handlers.ts";
 
 /** Bytes hashed per request by {@link CpuHash}: 1 MiB, a few milliseconds of work. */
 export const CPU_WORK_BYTES: number = 1 << 20;

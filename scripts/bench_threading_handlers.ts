@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { StreamRequestHandler } from "../mod.ts";
+import { StreamRequestHandler } from "../handlers.ts";
 
 /** The data each request hashes: 1 MiB. */
 const BLOCK = new Uint8Array(1024 * 1024).map((_, i) => (i * 2654435761) >>> 24);
