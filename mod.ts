@@ -67,7 +67,6 @@ export {
   ThreadingUnixStreamServer,
   ThreadingUnixStreamServerBase,
 } from "./src/mixins/threading.ts";
-export type { ThreadingServerView } from "./src/threading/server_view.ts";
 export {
   type CollectChildrenOptions,
   DEFAULT_MAX_CHILDREN,
@@ -84,33 +83,11 @@ export {
   ForkingUnixStreamServer,
   ForkingUnixStreamServerBase,
 } from "./src/mixins/forking.ts";
-export type { ForkedServerView } from "./src/forking/server_view.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
-export {
-  BaseRequestHandler,
-  type RequestHandler,
-  type RequestHandlerClass,
-  runHandler,
-} from "./src/base_request_handler.ts";
-export { StreamRequestHandler } from "./src/stream_request_handler.ts";
-export { type DatagramRequest, DatagramRequestHandler, NoClientAddressError } from "./src/datagram_request_handler.ts";
-export { type BytesLike, Connection } from "./src/connection.ts";
-export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src/buffered_reader.ts";
-export { SocketWriter } from "./src/socket_writer.ts";
-export { BytesWriter } from "./src/bytes_writer.ts";
+// Handlers, their reader and writers, errors and transport types: the lean entrypoint, re-exported whole.
+export * from "./handlers.ts";
 export { type HandlerLocation, handlerLocation, loadHandlerClass, pickHandlerClass } from "./src/handler_location.ts";
-export {
-  AddressInUseError,
-  ChildProcessError,
-  DatagramTooLargeError,
-  HandlerLoadError,
-  LineTooLongError,
-  ServerStateError,
-  SocketTimeoutError,
-  UnsupportedError,
-  WorkerExitedError,
-} from "./src/errors.ts";
-export { checkInetAddress, checkUnixPath, formatAddress, MAX_UNIX_PATH_BYTES } from "./src/address.ts";
+export { checkInetAddress, checkUnixPath, MAX_UNIX_PATH_BYTES } from "./src/address.ts";
 export { getDefaultRuntime, setDefaultRuntime } from "./src/default_runtime.ts";
 export type {
   ChildExit,
@@ -118,21 +95,14 @@ export type {
   ChildProcesses,
   ChildProcessEvents,
   ChildStartOptions,
-  Datagram,
   DatagramListenOptions,
-  DatagramSocket,
-  InetAddress,
   MessagePortLike,
   ParentChannel,
   ParentChannelEvents,
   ResolvedHost,
   Runtime,
-  SocketAddress,
   StreamListener,
   StreamListenOptions,
-  StreamSocket,
-  StreamSocketEvents,
-  UnixAddress,
   UnixPathState,
   WorkerHandle,
   WorkerStartOptions,
