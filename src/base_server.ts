@@ -178,7 +178,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   async listen(): Promise<this> {
     this.applyOptions();
     if (this.#closing !== undefined) throw new ServerStateError("cannot listen: the server is closed");
-    this.#listening ??= (async () => {
+    // Bound by hand (bindAndActivate: false, then serverBind()): binding again would fail and close the server.
+    this.#listening ??= this.isBound() ? Promise.resolve() : (async () => {
       try {
         await this.serverBind();
         await this.serverActivate();
@@ -312,6 +313,14 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    */
   getRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
     return Promise.reject(new ServerStateError(`${this.constructor.name} must override getRequest()`));
+  }
+
+  /**
+   * Whether the server holds a bound socket, so that `listen()` leaves binding alone (after `serverBind()` called by
+   * hand). `BaseServer` has no socket: `false`; the socket servers override it.
+   */
+  isBound(): boolean {
+    return false;
   }
 
   /** Returns whether to process the request. `false` sends it to `shutdownRequest()`. Accepts all by default. */

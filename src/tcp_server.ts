@@ -102,6 +102,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     return "tcp";
   }
 
+  /** Whether `serverBind()` has bound the socket (and `serverClose()` not yet closed it). */
+  override isBound(): boolean {
+    return this.#listener !== undefined;
+  }
+
   /** Checks the address, then binds and listens (the runtimes do both in one step). */
   override async serverBind(): Promise<void> {
     if (this.#listener !== undefined) throw new ServerStateError("serverBind(): the server is already bound");

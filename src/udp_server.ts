@@ -94,6 +94,11 @@ export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
     return this.#socket;
   }
 
+  /** Whether `serverBind()` has bound the socket (and `serverClose()` not yet closed it). */
+  override isBound(): boolean {
+    return this.#socket !== undefined;
+  }
+
   /** Checks the address and binds the socket. */
   override async serverBind(): Promise<void> {
     if (this.#socket !== undefined) throw new ServerStateError("serverBind(): the server is already bound");

@@ -164,6 +164,8 @@ for (const kind of SUPPORTED_KINDS) {
         assert.deepEqual(server.log, ["getRequest", "getRequest"]);
         await server.serverBind();
         await server.serverActivate();
+        assert.equal(server.isBound(), true);
+        assert.equal(await within(5000, server.listen()), server, "listen() after binding by hand binds nothing more");
         const loop = server.serveForever();
         assert.equal(await kind.request(server.serverAddress, "bound"), "bound");
         await within(5000, server.shutdown());
