@@ -43,19 +43,20 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
  * A TCP server (Python's `TCPServer`): `[host, port]` addresses, IPv4 or IPv6 decided by the host
  * (`"127.0.0.1"`, `"::1"`, `""` for all IPv4 interfaces, `"::"` for all). Each request is a {@link Connection}.
  *
- * @example A line echo server, one client at a time, until Ctrl-C
+ * @example A line echo server, one client at a time, until a client says "quit"
  * ```ts
- * import process from "node:process";
  * import { StreamRequestHandler, TCPServer } from "@sockserve/sockserve";
  *
- * class Echo extends StreamRequestHandler {
+ * class Echo extends StreamRequestHandler<TCPServer> {
  *   override async handle() {
- *     for await (const line of this.rfile) await this.wfile.write(line);
+ *     for await (const line of this.rfile) {
+ *       if (new TextDecoder().decode(line).trim() === "quit") return void this.server.shutdown(); // safe in a handler
+ *       await this.wfile.write(line);
+ *     }
  *   }
  * }
  *
  * await using server = await new TCPServer(["127.0.0.1", 8000], Echo).listen();
- * process.once("SIGINT", () => void server.shutdown());
  * await server.serveForever(); // returns once shutdown() is called; `await using` then closes the server
  * ```
  *

@@ -263,14 +263,20 @@ export const ThreadingTCPServerBase: typeof TCPServer & (new (...args: any[]) =>
  * ```ts
  * // handlers.ts: the module workers import the handler from. Keep the server out of it, or each worker importing it
  * // would start a server of its own.
- * import { createHash } from "node:crypto";
  * import { StreamRequestHandler } from "@sockserve/sockserve/handlers";
+ *
+ * // FNV-1a, in JavaScript: CPU work on the handler's own thread.
+ * function digest(bytes: Uint8Array): string {
+ *   let hash = 0x811c9dc5;
+ *   for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193);
+ *   return (hash >>> 0).toString(16).padStart(8, "0");
+ * }
  *
  * export class Digest extends StreamRequestHandler {
  *   static override moduleUrl: string = import.meta.url;
  *   override async handle() {
  *     const body = await this.rfile.read(); // until the client half-closes
- *     await this.wfile.write(createHash("sha256").update(body).digest("hex") + "\n");
+ *     await this.wfile.write(digest(body) + "\n");
  *   }
  * }
  *
