@@ -64,8 +64,7 @@ export class Connection {
       close: () => {
         this.#closed = true;
         this.reader.end();
-        // An Error captures a stack, which costs: made only when a writer waits.
-        if (this.#drainWaiters.length > 0) this.#rejectWriters(this.#error ?? new Error("connection closed"));
+        this.#rejectWriters(this.#error);
         this.#resolveClosed?.();
       },
     });
@@ -188,9 +187,13 @@ export class Connection {
     });
   }
 
-  #rejectWriters(error: Error): void {
+  /** Fails the writers waiting for drain with `error`, or "connection closed" when the connection simply closed. */
+  #rejectWriters(error: Error | null): void {
     const waiters = this.#drainWaiters;
+    // Most connections close with nobody waiting: then no Error (whose stack capture costs) is made at all.
+    if (waiters.length === 0) return;
     this.#drainWaiters = [];
-    for (const waiter of waiters) waiter.reject(error);
+    const reason = error ?? new Error("connection closed");
+    for (const waiter of waiters) waiter.reject(reason);
   }
 }
