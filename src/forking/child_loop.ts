@@ -38,7 +38,7 @@ export function serveParent(channel: ParentChannel, handlerClass: RequestHandler
     let ok: boolean;
     if (message.type === "stream") ok = await serveStream(message, socket, handlerClass, server);
     else if (message.type === "datagram") ok = await serveDatagram(message, channel, handlerClass, server);
-    else ok = await serveValue(message.request, message.clientAddress, handlerClass, server);
+    else ok = await runQuietly(message.request, message.clientAddress, handlerClass, server);
     busy = false;
     try {
       await channel.send({ type: "done", id: message.id, ok });
@@ -104,15 +104,6 @@ async function serveDatagram(
     socket: new ParentDatagramSocket(channel, message.id, server.serverAddress as SocketAddress),
   };
   return await runQuietly(request, message.clientAddress, handlerClass, server);
-}
-
-function serveValue(
-  request: unknown,
-  clientAddress: unknown,
-  handlerClass: RequestHandlerClass<unknown, unknown>,
-  server: Readonly<Record<string, unknown>>,
-): Promise<boolean> {
-  return runQuietly(request, clientAddress, handlerClass, server);
 }
 
 /** Runs the handler; a failure is reported here, as Python's child calls `handle_error`. True when it succeeded. */
