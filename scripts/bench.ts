@@ -2,10 +2,12 @@
  * The benchmark: this library in every mode, each runtime's raw socket API, and CPython's socketserver, under the same
  * workloads, side by side in one run.
  *
- * `npm run bench [-- --quick] [--runtimes deno,bun,node] [--workloads tcp16,connect] [--seconds 2] [--repeats 3]`
- * (or `deno task bench`). Each server runs as its own process; the load comes from `scripts/loadgen/loadgen.c`, a
+ * `npm run bench [-- --quick] [--runtimes deno,bun,node] [--modes sync,async,threading,forking]
+ * [--workloads tcp16,connect] [--seconds 2] [--repeats 3]` (or `deno task bench`). Each server runs as its own process; the load comes from `scripts/loadgen/loadgen.c`, a
  * single-threaded epoll client built with the machine's C compiler. Runs are interleaved (A B C A B C …) and medians
- * reported, since a shared 2-core machine is noisy. Writes `bench/RESULTS.md` and prints the same table.
+ * reported, since a shared 2-core machine is noisy. A full run writes `bench/RESULTS.md`; a quick or narrowed one
+ * writes `bench/RESULTS-partial.md`, so that the committed full table is never overwritten by a part of it. Both print
+ * the same table.
  *
  * @module
  */
@@ -23,7 +25,11 @@ const bin = (name: string): string => join(root, "node_modules", ".bin", name);
 interface Options {
   quick: boolean;
   runtimes: string[];
+  /** Modes of this library to run; each runtime's raw server and the matching CPython classes come along. */
+  modes: string[];
   workloads: string[];
+  /** True when some of the matrix was left out. */
+  partial: boolean;
   seconds: number;
   repeats: number;
 }
@@ -34,14 +40,22 @@ function parseOptions(argv: string[]): Options {
     return index >= 0 ? argv[index + 1] : undefined;
   };
   const quick = argv.includes("--quick");
+  const modes = (value("--modes") ?? MODES.join(",")).split(",");
+  const unknown = modes.filter((mode) => !MODES.includes(mode));
+  if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(", ")}: use ${MODES.join(", ")}`);
   return {
     quick,
+    partial: quick || ["--runtimes", "--modes", "--workloads"].some((flag) => argv.includes(flag)),
     runtimes: (value("--runtimes") ?? "deno,bun,node").split(","),
+    modes,
     workloads: (value("--workloads") ?? (quick ? "tcp16" : WORKLOADS.map((w) => w.name).join(","))).split(","),
     seconds: Number(value("--seconds") ?? (quick ? 1 : 2)),
     repeats: Number(value("--repeats") ?? (quick ? 1 : 3)),
   };
 }
+
+/** The modes of this library, as the server classes' prefixes name them. */
+const MODES = ["sync", "async", "threading", "forking"];
 
 /** A load: what the load generator does, and which server handler and transport it needs. */
 interface Workload {
@@ -150,7 +164,7 @@ function contenders(options: Options): Contender[] {
       mode: "raw",
       command: (w, a) => [...start("raw_echo"), w.transport, a],
     });
-    for (const mode of ["sync", "async", "threading", "forking"]) {
+    for (const mode of options.modes) {
       list.push({
         name: `${runtime} ${mode}`,
         runtime,
@@ -159,7 +173,8 @@ function contenders(options: Options): Contender[] {
       });
     }
   }
-  for (const mode of ["sync", "threading", "forking"]) {
+  const pythonModes = new Set(options.modes.map((mode) => PYTHON_EQUIVALENT[mode]));
+  for (const mode of ["sync", "threading", "forking"].filter((mode) => pythonModes.has(mode))) {
     list.push({
       name: `cpython ${mode}`,
       runtime: "cpython",
@@ -433,7 +448,7 @@ async function main(): Promise<void> {
   const report = lines.join("\n");
   console.log(`\n${report}`);
   mkdirSync(join(root, "bench"), { recursive: true });
-  writeFileSync(join(root, "bench", options.quick ? "RESULTS-quick.md" : "RESULTS.md"), report + "\n");
+  writeFileSync(join(root, "bench", options.partial ? "RESULTS-partial.md" : "RESULTS.md"), report + "\n");
 }
 
 function cpuModel(): string {
