@@ -8,7 +8,8 @@ import { StreamRequestHandler } from "../handlers.ts";
 /** Bytes hashed per request by {@link CpuHash}: 1 MiB, a few milliseconds of work. */
 export const CPU_WORK_BYTES: number = 1 << 20;
 
-const work = new Uint8Array(CPU_WORK_BYTES).map((_, i) => (i * 2654435761) >>> 24);
+// Made on first use: the echo servers import this module too, and idle10k measures their memory.
+let work: Uint8Array | undefined;
 
 /** FNV-1a over `bytes`, seeded: plain CPU work on the handler's thread, with no native offloading. */
 export function fnv1a(bytes: Uint8Array, seed: number): number {
@@ -28,6 +29,7 @@ export class CpuHash extends StreamRequestHandler {
     for (;;) {
       const line = await this.rfile.readline(65536);
       if (line.length === 0) return;
+      work ??= new Uint8Array(CPU_WORK_BYTES).map((_, i) => (i * 2654435761) >>> 24);
       const hash = fnv1a(work, line.length).toString(16).padStart(8, "0");
       await this.wfile.write(`${hash.padEnd(line.length - 1, " ")}\n`);
     }
