@@ -18,6 +18,7 @@ import type {
   StreamSocket,
   StreamSocketEvents,
 } from "../src/transport.ts";
+import { copyOut, POOLED_COPY_LIMIT } from "../src/byte_pool.ts";
 import { childProcesses } from "./_fork.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
@@ -125,8 +126,15 @@ class DenoStreamSocket implements StreamSocket {
         if (this.#writeClosed) this.#finishClose();
         return;
       }
-      events.data(buffer.slice(0, count));
-      if (count === buffer.length && buffer.length < LARGEST_READ_SIZE) buffer = new Uint8Array(buffer.length * 4);
+      const next = count === buffer.length ? Math.min(buffer.length * 4, LARGEST_READ_SIZE) : buffer.length;
+      if (count > POOLED_COPY_LIMIT && count * 2 > buffer.length) {
+        // Large and mostly full: handed over as it is, and reading goes on in a new buffer (saves copying it).
+        events.data(buffer.subarray(0, count));
+        buffer = new Uint8Array(next);
+      } else {
+        events.data(copyOut(buffer, count));
+        if (next !== buffer.length) buffer = new Uint8Array(next);
+      }
     }
   }
 
@@ -143,9 +151,12 @@ class DenoStreamSocket implements StreamSocket {
 
   write(chunk: Uint8Array): boolean {
     if (this.#closed || this.#writeClosing) return true;
-    this.#queue.push(chunk);
     this.bufferedAmount += chunk.length;
-    if (!this.#writing) this.#flush();
+    if (!this.#writing) {
+      // The usual case, a reply to a request: straight out, without a trip through the queue.
+      this.#writing = true;
+      this.#writeOut(chunk, 0);
+    } else this.#queue.push(chunk);
     if (this.bufferedAmount < HIGH_WATER_MARK) return true;
     this.#wantDrain = true;
     return false;
@@ -386,7 +397,7 @@ class DenoDatagramSocket implements DatagramSocket {
       if (exclusive && this.#waker !== null && sender === this.#waker.path) continue;
       const address = sender === "" ? null : sender;
       if (data.length > this.#maxPacketSize) return { data: new Uint8Array(0), from: address, oversize: data.length };
-      return { data: data.slice(), from: address };
+      return { data: copyOut(data, data.length), from: address };
     }
   }
 

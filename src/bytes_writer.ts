@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { copyOut } from "./byte_pool.ts";
 import { type BytesLike, toBytes } from "./connection.ts";
 
 /** Gathers the bytes of a datagram reply (Python's `BytesIO` in `DatagramRequestHandler`). */
@@ -14,7 +15,8 @@ export class BytesWriter {
   /** Appends `data` (a string is UTF-8) and returns its length in bytes. */
   write(data: BytesLike): Promise<number> {
     // A copy, even of a Node Buffer (whose slice() is a view): the caller may reuse its memory.
-    const bytes = new Uint8Array(toBytes(data));
+    const source = toBytes(data);
+    const bytes = copyOut(source, source.length);
     this.#chunks.push(bytes);
     this.#size += bytes.length;
     this.#written = true;
