@@ -23,6 +23,13 @@ export const DEFAULT_MAX_LINE_LENGTH = 65537;
 const HIGH_WATER_MARK = 64 * 1024;
 
 /**
+ * The kinds of read, each with one numeric argument: a read is described by data rather than by a closure, so that
+ * reading a line allocates nothing but its promise.
+ */
+const NONE = 0, LINE = 1, LINE_STRICT = 2, READ = 3, READ1 = 4, NEXT_LINE = 5;
+type ReadKind = typeof NONE | typeof LINE | typeof LINE_STRICT | typeof READ | typeof READ1 | typeof NEXT_LINE;
+
+/**
  * A buffered reader, the `rfile` of stream and datagram handlers. Python's `BufferedReader` methods, returning
  * promises: {@link BufferedReader.read}, {@link BufferedReader.read1}, {@link BufferedReader.readline}, and
  * `for await` over lines.
@@ -52,8 +59,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #error: Error | null = null;
   #flow: FlowControl | null;
   #paused = false;
-  /** The read waiting for bytes: tries to complete from the buffer (`undefined`: not yet). */
-  #pending: (() => unknown) | null = null;
+  /** What the read waiting for bytes wants (`NONE`: no read waits), and its size or line limit. */
+  #pending: ReadKind = NONE;
+  #pendingArg = 0;
   #resolve: ((value: unknown) => void) | null = null;
   #reject: ((error: unknown) => void) | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -78,9 +86,18 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   /** Feeds bytes in. The reader keeps a view of `chunk`; the caller must not reuse its memory. */
   push(chunk: Uint8Array): void {
     if (this.#ended || chunk.length === 0) return;
+    const pending = this.#pending;
+    // The usual case of a request/reply protocol: a line is awaited, and the chunk is that line and nothing more.
+    if (
+      (pending === LINE_STRICT || pending === LINE) && this.#buffered === 0 && chunk.length <= this.#pendingArg &&
+      chunk.indexOf(NEWLINE) === chunk.length - 1
+    ) {
+      this.#settle(undefined, chunk);
+      return;
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    if (this.#pending !== null) this.#retry();
+    if (pending !== NONE) this.#retry();
     else if (this.#buffered >= HIGH_WATER_MARK && this.#flow !== null && !this.#paused) {
       this.#paused = true;
       this.#flow.pause();
@@ -90,7 +107,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   /** Marks the end of input: reads return what is left, then empty. */
   end(): void {
     this.#ended = true;
-    if (this.#pending !== null) this.#retry();
+    if (this.#pending !== NONE) this.#retry();
   }
 
   /** Fails the input: reads return what is left, then throw `error`. */
@@ -118,8 +135,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    */
   readline(limit?: number): Promise<Uint8Array> {
     const strict = limit === undefined || limit < 0;
-    const cap = strict ? this.maxLineLength : limit;
-    return this.#read(() => this.#lineIfReady(cap, strict));
+    return this.#read(strict ? LINE_STRICT : LINE, strict ? this.maxLineLength : limit) as Promise<Uint8Array>;
   }
 
   /**
@@ -127,33 +143,45 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    */
   read(size = -1): Promise<Uint8Array> {
     if (size === 0) return Promise.resolve(EMPTY);
-    return this.#read(() => {
-      if (size >= 0 && this.#buffered >= size) return this.#take(size);
-      return this.#ended ? this.#takeRest() : undefined;
-    });
+    return this.#read(READ, size) as Promise<Uint8Array>;
   }
 
   /** Reads whatever is available, at least one byte and at most `size`, waiting only when nothing is buffered. */
   read1(size = 65536): Promise<Uint8Array> {
     if (size === 0) return Promise.resolve(EMPTY);
-    return this.#read(() => {
-      if (this.#buffered === 0) return this.#ended ? this.#takeRest() : undefined;
-      const first = this.#chunks[0].length - this.#offset;
-      return this.#take(Math.min(size < 0 ? first : size, first));
-    });
+    return this.#read(READ1, size) as Promise<Uint8Array>;
   }
 
   /** Iterates over lines (see {@link BufferedReader.readline}) until end of input. */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    const cap = (): number => this.maxLineLength;
     return {
-      next: (): Promise<IteratorResult<Uint8Array>> =>
-        this.#read(() => {
-          const line = this.#lineIfReady(cap(), true);
-          if (line === undefined) return undefined;
-          return line.length === 0 ? { done: true, value: undefined } : { done: false, value: line };
-        }),
+      next: () => this.#read(NEXT_LINE, 0) as Promise<IteratorResult<Uint8Array>>,
     };
+  }
+
+  /** What a read of `kind` returns from the buffer now, or `undefined` when it needs more bytes. */
+  #attempt(kind: ReadKind, arg: number): Uint8Array | IteratorResult<Uint8Array> | undefined {
+    switch (kind) {
+      case LINE_STRICT:
+        return this.#lineIfReady(arg, true);
+      case LINE:
+        return this.#lineIfReady(arg, false);
+      case READ:
+        if (arg >= 0 && this.#buffered >= arg) return this.#take(arg);
+        return this.#ended ? this.#takeRest() : undefined;
+      case READ1: {
+        if (this.#buffered === 0) return this.#ended ? this.#takeRest() : undefined;
+        const first = this.#chunks[0].length - this.#offset;
+        return this.#take(Math.min(arg < 0 ? first : arg, first));
+      }
+      case NEXT_LINE: {
+        const line = this.#lineIfReady(this.maxLineLength, true);
+        if (line === undefined) return undefined;
+        return line.length === 0 ? { done: true, value: undefined } : { done: false, value: line };
+      }
+      default:
+        return undefined;
+    }
   }
 
   /** A complete line, or the end-of-input remainder, or `undefined` when more bytes are needed. */
@@ -168,21 +196,22 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Runs `attempt` now; when it needs more bytes, parks it and runs it again as bytes arrive, straight from `push()`,
-   * so a read costs one promise and one hop whether or not it had to wait.
+   * Completes a read from the buffer now; when it needs more bytes, parks it and tries again as bytes arrive, straight
+   * from `push()`, so a read costs one promise and one hop whether or not it had to wait.
    */
-  #read<T>(attempt: () => T | undefined): Promise<T> {
-    if (this.#pending !== null) return Promise.reject(new Error("another read is already waiting on this reader"));
+  #read(kind: ReadKind, arg: number): Promise<unknown> {
+    if (this.#pending !== NONE) return Promise.reject(new Error("another read is already waiting on this reader"));
     try {
-      const ready = attempt();
+      const ready = this.#attempt(kind, arg);
       if (ready !== undefined) return Promise.resolve(ready);
     } catch (error) {
       return Promise.reject(error);
     }
     const timeout = this.timeout;
-    const parked = new Promise<T>((resolve, reject) => {
-      this.#pending = attempt;
-      this.#resolve = resolve as (value: unknown) => void;
+    const parked = new Promise<unknown>((resolve, reject) => {
+      this.#pending = kind;
+      this.#pendingArg = arg;
+      this.#resolve = resolve;
       this.#reject = reject;
       if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
     });
@@ -194,11 +223,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return parked;
   }
 
-  /** Runs the parked read again; settles it when it completes or fails. */
+  /** Tries the parked read again; settles it when it completes or fails. */
   #retry(): void {
     let ready: unknown;
     try {
-      ready = this.#pending!();
+      ready = this.#attempt(this.#pending, this.#pendingArg);
     } catch (error) {
       this.#settle(error);
       return;
@@ -211,7 +240,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     const reject = this.#reject!;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#pending = this.#resolve = this.#reject = null;
+    this.#pending = NONE;
+    this.#resolve = this.#reject = null;
     if (error !== undefined) reject(error);
     else resolve(value);
   }
