@@ -6,6 +6,7 @@
 import { type RequestHandlerClass, runHandler } from "./base_request_handler.ts";
 import { getDefaultRuntime } from "./default_runtime.ts";
 import { ServerStateError } from "./errors.ts";
+import { RESOLVED } from "./resolved.ts";
 import type { Runtime } from "./transport.ts";
 
 /** Options every server takes. Each may also be set as a subclass field or getter; a constructor option wins. */
@@ -30,7 +31,6 @@ export interface BaseServerOptions {
 /** A request and the address it came from, as `getRequest()` returns them. */
 export type RequestEntry<Request, ClientAddress> = readonly [request: Request, clientAddress: ClientAddress];
 
-const RESOLVED: Promise<void> = Promise.resolve();
 const STOP: unique symbol = Symbol("stop");
 const TIMEOUT: unique symbol = Symbol("timeout");
 const SETTINGS = new Set(["runtime", "bindAndActivate", "signal"]);
@@ -220,7 +220,9 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
         if (entry === STOP) return;
         this.#pending = undefined;
         if (entry === null) return;
-        if (await this.#untilStop(this.#handleRequestNoblock(entry)) === STOP) return;
+        const handled = this.#handleRequestNoblock(entry);
+        // Settled at once (the async mix-in): no wait to make interruptible.
+        if (handled !== RESOLVED && await this.#untilStop(handled) === STOP) return;
         // The default serviceActions() does nothing: skipping it saves two promises per request.
         if (this.serviceActions !== BASE_SERVICE_ACTIONS) await this.#untilStop(this.#serviceActionsQuietly());
       }
@@ -412,47 +414,89 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     }
   }
 
-  async #serve(entry: ActiveRequest<Request>, clientAddress: ClientAddress): Promise<void> {
-    const request = entry.request;
+  /** Not `async`: every open connection waits in here, and a promise reaction holds less than a suspended frame. */
+  #serve(entry: ActiveRequest<Request>, clientAddress: ClientAddress): Promise<void> {
+    let finishing: Promise<void>;
     try {
-      await this.finishRequest(request, clientAddress);
+      finishing = Promise.resolve(this.finishRequest(entry.request, clientAddress));
     } catch (error) {
-      await this.#report(request, clientAddress, error);
-    } finally {
-      await this.#shutdownQuietly(request, clientAddress);
-      this.#active.delete(entry);
-      this.#slotWaiters.shift()?.();
+      finishing = Promise.reject(error);
     }
+    return finishing.then(
+      () => this.#afterServe(entry, clientAddress),
+      (error) => this.#afterFailedServe(entry, clientAddress, error),
+    );
   }
 
-  async #handleRequestNoblock([request, clientAddress]: RequestEntry<Request, ClientAddress>): Promise<void> {
+  #afterServe(entry: ActiveRequest<Request>, clientAddress: ClientAddress): Promise<void> | undefined {
+    const closing = this.#shutdownQuietly(entry.request, clientAddress);
+    if (closing === undefined) this.#release(entry);
+    else return closing.then(() => this.#release(entry));
+  }
+
+  async #afterFailedServe(entry: ActiveRequest<Request>, clientAddress: ClientAddress, error: unknown): Promise<void> {
+    await this.#report(entry.request, clientAddress, error);
+    await this.#afterServe(entry, clientAddress);
+  }
+
+  #release(entry: ActiveRequest<Request>): void {
+    this.#active.delete(entry);
+    this.#slotWaiters.shift()?.();
+  }
+
+  /**
+   * Verifies and processes one request. Not `async`, and returns {@link RESOLVED} itself when everything finished at
+   * once (the async mix-in hands the request on without waiting): the serve loop then need not wait a turn.
+   */
+  #handleRequestNoblock([request, clientAddress]: RequestEntry<Request, ClientAddress>): Promise<void> {
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = this.verifyRequest(request, clientAddress);
+    } catch (error) {
+      return this.#reportAndClose(request, clientAddress, error);
+    }
+    if (typeof verdict !== "boolean") return this.#handleVerified(request, clientAddress, verdict);
+    if (verdict) return this.#process(request, clientAddress);
+    return this.#shutdownQuietly(request, clientAddress) ?? RESOLVED;
+  }
+
+  async #handleVerified(request: Request, clientAddress: ClientAddress, verdict: Promise<boolean>): Promise<void> {
     let accepted: boolean;
     try {
-      const verdict = this.verifyRequest(request, clientAddress);
-      accepted = typeof verdict === "boolean" ? verdict : await verdict;
+      accepted = await verdict;
     } catch (error) {
-      await this.#report(request, clientAddress, error);
-      accepted = false;
+      return this.#reportAndClose(request, clientAddress, error);
     }
-    if (!accepted) {
-      await this.#shutdownQuietly(request, clientAddress);
-      return;
-    }
-    try {
-      await this.processRequest(request, clientAddress);
-    } catch (error) {
-      // A processRequest override failed before handing the request on: Python calls shutdown_request here.
-      await this.#report(request, clientAddress, error);
-      await this.#shutdownQuietly(request, clientAddress);
-    }
+    await (accepted ? this.#process(request, clientAddress) : this.#shutdownQuietly(request, clientAddress));
   }
 
-  async #shutdownQuietly(request: Request, clientAddress: ClientAddress): Promise<void> {
+  #process(request: Request, clientAddress: ClientAddress): Promise<void> {
+    let processing: Promise<void> | void;
     try {
-      await this.shutdownRequest(request);
+      processing = this.processRequest(request, clientAddress);
     } catch (error) {
-      await this.#report(request, clientAddress, error);
+      return this.#reportAndClose(request, clientAddress, error);
     }
+    if (processing === RESOLVED || processing === undefined) return RESOLVED;
+    // A processRequest override failed before handing the request on: Python calls shutdown_request here.
+    return Promise.resolve(processing).then(undefined, (error) => this.#reportAndClose(request, clientAddress, error));
+  }
+
+  async #reportAndClose(request: Request, clientAddress: ClientAddress, error: unknown): Promise<void> {
+    await this.#report(request, clientAddress, error);
+    await this.#shutdownQuietly(request, clientAddress);
+  }
+
+  /** `shutdownRequest()`, a failure reported; `undefined` when it finished at once. */
+  #shutdownQuietly(request: Request, clientAddress: ClientAddress): Promise<void> | undefined {
+    let closing: void | Promise<void>;
+    try {
+      closing = this.shutdownRequest(request);
+    } catch (error) {
+      return this.#report(request, clientAddress, error);
+    }
+    if (closing === undefined) return undefined;
+    return Promise.resolve(closing).then(undefined, (error) => this.#report(request, clientAddress, error));
   }
 
   async #serviceActionsQuietly(): Promise<void> {
@@ -490,25 +534,30 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   /** The request being fetched; kept across a `shutdown()` or a timeout so that no accepted request is lost. */
   #nextRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
-    this.#pending ??= this.#fetchRequest().catch((error) => {
-      this.#pending = undefined;
-      throw error;
-    });
-    return this.#pending;
+    return this.#pending ??= this.#fetchRequest();
   }
 
-  async #fetchRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
-    for (;;) {
-      try {
-        return await this.getRequest();
-      } catch (error) {
-        if (this.#closing !== undefined) return null;
-        // Not bound (bindAndActivate: false and no listen()): no retry can cure that.
-        if (error instanceof ServerStateError) throw error;
-        await this.#report(null, null, error);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+  /** `getRequest()`, tried again after a failure (reported) until the server closes. */
+  #fetchRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
+    let fetching: Promise<RequestEntry<Request, ClientAddress> | null>;
+    try {
+      fetching = Promise.resolve(this.getRequest());
+    } catch (error) {
+      fetching = Promise.reject(error);
     }
+    return fetching.then(undefined, (error) => this.#fetchAgain(error));
+  }
+
+  async #fetchAgain(error: unknown): Promise<RequestEntry<Request, ClientAddress> | null> {
+    if (this.#closing !== undefined) return null;
+    // Not bound (bindAndActivate: false and no listen()): no retry can cure that.
+    if (error instanceof ServerStateError) {
+      this.#pending = undefined;
+      throw error;
+    }
+    await this.#report(null, null, error);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    return this.#fetchRequest();
   }
 
   #untilStop<T>(work: Promise<T>): Promise<T | typeof STOP> {

@@ -47,16 +47,23 @@ export class DatagramRequestHandler<Server = unknown>
   packet!: Uint8Array;
   /** The server's socket. Set by `setup()`. */
   socket!: DatagramSocket;
-  /** Reader over the packet. Set by `setup()`. */
-  rfile!: BufferedReader;
   /** The reply being written. Set by `setup()`. */
   wfile!: BytesWriter;
+  #rfile: BufferedReader | undefined;
 
-  /** Makes `rfile` over the packet and an empty `wfile`. */
+  /** Reader over the packet, made on first use: many handlers read `packet` directly. */
+  get rfile(): BufferedReader {
+    return this.#rfile ??= BufferedReader.from(this.packet);
+  }
+
+  set rfile(reader: BufferedReader) {
+    this.#rfile = reader;
+  }
+
+  /** Sets `packet`, `socket` and an empty `wfile`. */
   override setup(): void | Promise<void> {
     this.packet = this.request.data;
     this.socket = this.request.socket;
-    this.rfile = BufferedReader.from(this.packet);
     this.wfile = new BytesWriter();
   }
 
@@ -65,9 +72,9 @@ export class DatagramRequestHandler<Server = unknown>
    *
    * @throws {NoClientAddressError} when there is a reply but the client has no address
    */
-  override async finish(): Promise<void> {
+  override finish(): void | Promise<void> {
     if (!this.wfile.written) return;
     if (this.clientAddress === null || this.clientAddress === "") throw new NoClientAddressError();
-    await this.socket.send(this.wfile.getValue(), this.clientAddress);
+    return this.socket.send(this.wfile.getValue(), this.clientAddress);
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { type BytesLike, type Connection, toBytes } from "./connection.ts";
+import { RESOLVED } from "./resolved.ts";
 
 /**
  * The `wfile` of {@link StreamRequestHandler}. With `bufferSize` 0 (the default, like Python's `wbufsize = 0`) every
@@ -60,7 +61,7 @@ export class SocketWriter {
 
   /** Sends whatever is buffered. */
   flush(): Promise<void> {
-    if (this.#pendingBytes === 0) return Promise.resolve();
+    if (this.#pendingBytes === 0) return RESOLVED;
     const chunks = this.#pending;
     const size = this.#pendingBytes;
     this.#pending = [];
@@ -75,13 +76,13 @@ export class SocketWriter {
     return this.#connection.sendAll(joined);
   }
 
-  /** Flushes, then refuses further writes. The connection itself stays open (the server closes it). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      await this.flush();
-    } finally {
-      this.#closed = true;
-    }
+  /**
+   * Refuses further writes and sends whatever is buffered. The connection itself stays open (the server closes it).
+   * Returns the shared resolved promise when nothing was buffered.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return RESOLVED;
+    this.#closed = true;
+    return this.flush();
   }
 }

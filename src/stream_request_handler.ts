@@ -6,6 +6,7 @@
 import { BaseRequestHandler } from "./base_request_handler.ts";
 import type { BufferedReader } from "./buffered_reader.ts";
 import type { Connection } from "./connection.ts";
+import { RESOLVED } from "./resolved.ts";
 import { SocketWriter } from "./socket_writer.ts";
 import type { SocketAddress } from "./transport.ts";
 
@@ -66,11 +67,12 @@ export class StreamRequestHandler<Server = unknown> extends BaseRequestHandler<C
   }
 
   /** Flushes and closes `wfile` (a failed flush is ignored, as in Python: the peer may be gone). */
-  override async finish(): Promise<void> {
-    try {
-      await this.wfile.close();
-    } catch {
+  override finish(): void | Promise<void> {
+    const closing = this.wfile.close();
+    // Nothing was buffered: done, without a turn of the promise queue.
+    if (closing === RESOLVED) return;
+    return closing.catch(() => {
       // The peer went away; there is nobody left to tell.
-    }
+    });
   }
 }

@@ -6,6 +6,7 @@
 import type { RequestHandlerClass } from "../base_request_handler.ts";
 import type { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
+import { RESOLVED } from "../resolved.ts";
 import { TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
 import type { InetAddress, SocketAddress, UnixAddress } from "../transport.ts";
 import { UDPServer, type UDPServerOptions, UnixDatagramServer } from "../udp_server.ts";
@@ -58,14 +59,19 @@ export function AsyncMixIn<Base extends ServerClass>(base: Base): Base & (new (.
       this.prototype.maxConcurrentRequests = null;
     }
 
-    override async processRequest(request: unknown, clientAddress: unknown): Promise<void> {
+    override processRequest(request: unknown, clientAddress: unknown): Promise<void> {
       const cap = this.maxConcurrentRequests;
-      if (cap !== null) {
-        if (!Number.isInteger(cap) || cap < 1) {
-          throw new RangeError(`maxConcurrentRequests must be a positive integer or null, got ${cap}`);
-        }
-        await this.waitForCapacity(cap);
+      if (cap !== null) return this.#processWithin(cap, request, clientAddress);
+      void this.serveRequest(request, clientAddress);
+      // The shared resolved promise tells the serve loop that the request was handed on and nothing needs waiting for.
+      return RESOLVED;
+    }
+
+    async #processWithin(cap: number, request: unknown, clientAddress: unknown): Promise<void> {
+      if (!Number.isInteger(cap) || cap < 1) {
+        throw new RangeError(`maxConcurrentRequests must be a positive integer or null, got ${cap}`);
       }
+      await this.waitForCapacity(cap);
       void this.serveRequest(request, clientAddress);
     }
   }
