@@ -7,6 +7,28 @@
 import type net from "node:net";
 import type { SocketAddress, StreamSocket, StreamSocketEvents } from "../src/transport.ts";
 
+/** Where a socket keeps the events it reports to, for the shared listeners below. */
+const EVENTS: unique symbol = Symbol("sockserve.events");
+
+type ListenedSocket = net.Socket & { [EVENTS]: StreamSocketEvents };
+
+// One set of listeners for every socket, finding their events through the socket (`this`): no closures per connection.
+function onData(this: ListenedSocket, chunk: Uint8Array): void {
+  this[EVENTS].data(chunk);
+}
+function onEnd(this: ListenedSocket): void {
+  this[EVENTS].end();
+}
+function onError(this: ListenedSocket, error: Error): void {
+  this[EVENTS].error(error);
+}
+function onDrain(this: ListenedSocket): void {
+  this[EVENTS].drain();
+}
+function onClose(this: ListenedSocket): void {
+  this[EVENTS].close();
+}
+
 /** The private part of a `net.Socket` that reading is started and stopped on (Node's and Deno's; Bun has none). */
 interface ReadableHandle {
   reading?: boolean;
@@ -53,11 +75,12 @@ export class NodeStreamSocket implements StreamSocket {
   attach(events: StreamSocketEvents): void {
     const socket = this.#socket;
     this.#events = events;
-    socket.on("data", events.data);
-    socket.on("end", events.end);
-    socket.on("error", events.error);
-    socket.on("drain", events.drain);
-    socket.on("close", events.close);
+    (socket as ListenedSocket)[EVENTS] = events;
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.on("drain", onDrain);
+    socket.on("close", onClose);
     if (this.#readsOnAttach) this.resume();
   }
 
@@ -137,11 +160,11 @@ export class NodeStreamSocket implements StreamSocket {
       }
     }
     if (events !== null) {
-      socket.off("data", events.data);
-      socket.off("end", events.end);
-      socket.off("error", events.error);
-      socket.off("drain", events.drain);
-      socket.off("close", events.close);
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("error", onError);
+      socket.off("drain", onDrain);
+      socket.off("close", onClose);
     }
     socket.on("error", () => {});
   }

@@ -5,9 +5,9 @@
  */
 import { BufferedReader } from "./buffered_reader.ts";
 import { SocketTimeoutError } from "./errors.ts";
-import type { SocketAddress, StreamSocket } from "./transport.ts";
+import { RESOLVED } from "./resolved.ts";
+import type { SocketAddress, StreamSocket, StreamSocketEvents } from "./transport.ts";
 
-const RESOLVED: Promise<void> = Promise.resolve();
 const encoder = new TextEncoder();
 
 /** Turns a string (UTF-8) or any byte view into a `Uint8Array` without copying bytes. */
@@ -18,6 +18,20 @@ export function toBytes(data: Uint8Array | ArrayBufferView | ArrayBuffer | strin
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   throw new TypeError(`expected a string, Uint8Array, ArrayBufferView or ArrayBuffer, got ${typeof data}`);
 }
+
+/**
+ * What a connection hears from its socket: one small object per connection with its handlers on the prototype, where
+ * five closures and an object literal would cost every open connection a few hundred bytes more. Defined inside
+ * {@link Connection} (to reach its private state), and declared here, before it.
+ */
+interface DrainWaiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const NO_WAITERS: DrainWaiter[] = [];
+
+let ConnectionEvents: new (connection: Connection) => StreamSocketEvents;
 
 /** Bytes accepted by `write()`-like methods: a string is sent as UTF-8. */
 export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer | string;
@@ -33,7 +47,8 @@ export class Connection {
   /** Milliseconds a `sendAll()` may wait for the peer to take bytes; `null` waits forever. */
   timeout: number | null = null;
   #socket: StreamSocket;
-  #drainWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  // Shared and empty until a writer waits: most connections never wait, and each array costs every open one.
+  #drainWaiters: DrainWaiter[] = NO_WAITERS;
   #error: Error | null = null;
   #closed = false;
   // Made on first use: most connections are never awaited, and 10,000 idle ones should not each hold a promise.
@@ -48,26 +63,49 @@ export class Connection {
   constructor(socket: StreamSocket) {
     this.#socket = socket;
     this.reader = new BufferedReader(socket);
-    socket.attach({
-      data: (chunk) => this.reader.push(chunk),
-      end: () => this.reader.end(),
-      error: (error) => {
-        this.#error ??= error;
-        this.reader.fail(error);
-        this.#rejectWriters(error);
-      },
-      drain: () => {
-        const waiters = this.#drainWaiters;
-        this.#drainWaiters = [];
+    socket.attach(new ConnectionEvents(this));
+  }
+
+  static {
+    // Declared here, inside the class, to reach its private state; see ConnectionEvents below.
+    ConnectionEvents = class implements StreamSocketEvents {
+      readonly #connection: Connection;
+
+      constructor(connection: Connection) {
+        this.#connection = connection;
+      }
+
+      data(chunk: Uint8Array): void {
+        this.#connection.reader.push(chunk);
+      }
+
+      end(): void {
+        this.#connection.reader.end();
+      }
+
+      error(error: Error): void {
+        const connection = this.#connection;
+        connection.#error ??= error;
+        connection.reader.fail(error);
+        connection.#rejectWriters(error);
+      }
+
+      drain(): void {
+        const connection = this.#connection;
+        const waiters = connection.#drainWaiters;
+        if (waiters.length === 0) return;
+        connection.#drainWaiters = NO_WAITERS;
         for (const waiter of waiters) waiter.resolve();
-      },
-      close: () => {
-        this.#closed = true;
-        this.reader.end();
-        this.#rejectWriters(this.#error);
-        this.#resolveClosed?.();
-      },
-    });
+      }
+
+      close(): void {
+        const connection = this.#connection;
+        connection.#closed = true;
+        connection.reader.end();
+        connection.#rejectWriters(connection.#error);
+        connection.#resolveClosed?.();
+      }
+    };
   }
 
   /** The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). */
@@ -166,7 +204,7 @@ export class Connection {
     const timeout = this.timeout;
     return new Promise<void>((resolve, reject) => {
       if (timeout === null) {
-        this.#drainWaiters.push({ resolve, reject });
+        this.#waiting().push({ resolve, reject });
         return;
       }
       const timer = setTimeout(() => {
@@ -183,8 +221,13 @@ export class Connection {
           reject(error);
         },
       };
-      this.#drainWaiters.push(entry);
+      this.#waiting().push(entry);
     });
+  }
+
+  #waiting(): DrainWaiter[] {
+    if (this.#drainWaiters === NO_WAITERS) this.#drainWaiters = [];
+    return this.#drainWaiters;
   }
 
   /** Fails the writers waiting for drain with `error`, or "connection closed" when the connection simply closed. */
@@ -192,7 +235,7 @@ export class Connection {
     const waiters = this.#drainWaiters;
     // Most connections close with nobody waiting: then no Error (whose stack capture costs) is made at all.
     if (waiters.length === 0) return;
-    this.#drainWaiters = [];
+    this.#drainWaiters = NO_WAITERS;
     const reason = error ?? new Error("connection closed");
     for (const waiter of waiters) waiter.reject(reason);
   }

@@ -19,7 +19,10 @@ export type UnixAddress = string;
 /** Any address a socket of this library can have. `null` stands for "no address" (an unbound unix client). */
 export type SocketAddress = InetAddress | UnixAddress;
 
-/** Callbacks a stream socket delivers to its consumer. Exactly one consumer attaches to a socket. */
+/**
+ * Callbacks a stream socket delivers to its consumer. Exactly one consumer attaches to a socket. The adapter calls
+ * them as methods of this object (`events.data(chunk)`), never detached from it.
+ */
 export interface StreamSocketEvents {
   /** Bytes arrived. The chunk belongs to the consumer from now on. */
   data(chunk: Uint8Array): void;
