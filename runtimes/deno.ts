@@ -78,8 +78,8 @@ const HIGH_WATER_MARK = 64 * 1024;
 const COALESCE_LIMIT = 64 * 1024;
 
 class DenoStreamSocket implements StreamSocket {
-  readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
+  #localAddress: SocketAddress | undefined;
   bufferedAmount = 0;
   #conn: DenoConn;
   #events: StreamSocketEvents | null = null;
@@ -95,8 +95,12 @@ class DenoStreamSocket implements StreamSocket {
 
   constructor(conn: DenoConn) {
     this.#conn = conn;
-    this.localAddress = toAddress(conn.localAddr);
     this.remoteAddress = toAddress(conn.remoteAddr);
+  }
+
+  /** Read on first use: few handlers ask, and every open connection would hold it. */
+  get localAddress(): SocketAddress {
+    return this.#localAddress ??= toAddress(this.#conn.localAddr);
   }
 
   attach(events: StreamSocketEvents): void {
