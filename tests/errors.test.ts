@@ -28,7 +28,11 @@ interface Seen {
  */
 function failingFirst(
   kind: ServerKind,
-  fail: { setup?: (handler: AnyHandler) => unknown; handle?: (handler: AnyHandler) => unknown },
+  fail: {
+    setup?: (handler: AnyHandler) => unknown;
+    handle?: (handler: AnyHandler) => unknown;
+    finish?: (handler: AnyHandler) => unknown;
+  },
 ) {
   const seen: Seen[] = [];
   const mine = (handler: AnyHandler) => seen.find((entry) => entry.request === handler.request)!;
@@ -45,7 +49,9 @@ function failingFirst(
       return handler.wfile.write(entry.payload);
     },
     finish(handler) {
-      mine(handler).events.push("finish");
+      const entry = mine(handler);
+      entry.events.push("finish");
+      if (entry === seen[0] && fail.finish) return fail.finish(handler);
     },
   });
   return { Handler, seen };
@@ -133,6 +139,29 @@ for (const kind of SUPPORTED_KINDS) {
       assert.equal(reported[0].request, seen[0].request);
       assertClientAddress(kind, reported[0].clientAddress);
       assert.deepEqual(seen.map((entry) => entry.events), [["setup"], ["setup", "handle", "finish"]]);
+    });
+
+    test("a throw in finish() reaches handleError after the reply went out, and the next client is served", async () => {
+      const boom = new RangeError("finish boom");
+      const { Handler, seen } = failingFirst(kind, {
+        finish() {
+          throw boom;
+        },
+      });
+      const server = kind.create(Handler);
+      const reported = recordErrors(server);
+      await serving(server, async () => {
+        assert.equal(await kind.request(server.serverAddress, "first"), "first");
+        assert.equal(await kind.request(server.serverAddress, "second"), "second");
+      });
+      assert.equal(reported.length, 1);
+      assert.equal(reported[0].error, boom);
+      assert.equal(reported[0].request, seen[0].request);
+      assert.deepEqual(seen.map((entry) => entry.events), [["setup", "handle", "finish"], [
+        "setup",
+        "handle",
+        "finish",
+      ]]);
     });
 
     test("a non-Error thrown value reaches handleError as it is", async () => {
