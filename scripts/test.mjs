@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the whole test matrix: type-check and build with tsc, then the same test files under Deno, Bun and Node, then
 // the package checks (JSR and npm).
-// Usage: node scripts/test.mjs [deno] [bun] [node] [package] [-- FILTER]   (none named: all four)
+// Usage: node scripts/test.mjs [deno] [bun] [node] [package] [-- FILTER...]   (none named: all four; FILTER keeps
+// the test files whose names contain it)
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -15,11 +16,17 @@ const STAGES = ["deno", "bun", "node", "package"];
 const named = (dash >= 0 ? args.slice(0, dash) : args).filter((a) => STAGES.includes(a));
 const stages = named.length > 0 ? STAGES.filter((stage) => named.includes(stage)) : STAGES;
 
-const testFiles = (dir, ext) =>
-  readdirSync(`${root}${dir}`).filter((f) =>
+const testFiles = (dir, ext) => {
+  const files = readdirSync(`${root}${dir}`).filter((f) =>
     f.endsWith(`.test.${ext}`) && (filter.length === 0 || filter.some((p) => f.includes(p)))
-  )
-    .map((f) => `${dir}/${f}`);
+  );
+  // An empty list would make each runner look for tests on its own, everywhere (this script included).
+  if (files.length === 0) {
+    console.error(`no test file in ${dir} matches ${filter.join(", ")}: FILTER picks test files by name`);
+    process.exit(2);
+  }
+  return files.map((f) => `${dir}/${f}`);
+};
 
 function run(label, command, commandArgs) {
   console.log(`\n=== ${label}: ${[command.replace(root, ""), ...commandArgs].join(" ")}`);
