@@ -54,6 +54,9 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
+/** Workloads where a raw server that serves one connection at a time (the bound of sync mode) is measured too. */
+const SERIAL_WORKLOADS = ["tcp16", "tcp256", "connect", "unix"];
+
 /** The modes of this library, as the server classes' prefixes name them. */
 const MODES = ["sync", "async", "threading", "forking"];
 
@@ -164,6 +167,14 @@ function contenders(options: Options): Contender[] {
       mode: "raw",
       command: (w, a) => [...start("raw_echo"), w.transport, a],
     });
+    if (options.modes.includes("sync")) {
+      list.push({
+        name: `${runtime} raw serial`,
+        runtime,
+        mode: "raw-serial",
+        command: (w, a) => [...start("raw_echo"), w.transport, a, "serial"],
+      });
+    }
     for (const mode of options.modes) {
       list.push({
         name: `${runtime} ${mode}`,
@@ -187,6 +198,8 @@ function contenders(options: Options): Contender[] {
 
 /** Which contenders a workload makes sense for. */
 function applies(contender: Contender, workload: Workload): boolean {
+  // One connection at a time differs from raw only where several connections compete.
+  if (contender.mode === "raw-serial") return SERIAL_WORKLOADS.includes(workload.name);
   if (workload.name === "idle10k") return contender.mode === "async" || contender.mode === "raw";
   if (workload.handler === "cpu") return contender.mode !== "raw";
   return true;
@@ -406,7 +419,13 @@ async function main(): Promise<void> {
       process.argv.slice(2).join(" ")
     }\` — ${options.seconds} s per run, ${options.repeats} interleaved runs, medians.`,
   );
-  lines.push("Ratios are measured in this one run; compare ratios, never absolute numbers across runs.", "");
+  lines.push(
+    'Ratios are measured in this one run; compare ratios, never absolute numbers across runs. "vs raw" compares with',
+    "the same runtime's raw server, and sync mode (one connection at a time) with the raw server that also serves one",
+    'connection at a time (raw serial), where several connections compete. "vs CPython" compares with the matching',
+    "`socketserver` class (async with ThreadingTCPServer).",
+    "",
+  );
   for (const workload of workloads) {
     lines.push(`## ${workload.name}: ${workload.what}`, "");
     lines.push(`| server | ${workload.unit} | p50 ms | p99 ms | server CPU | peak MiB | vs raw | vs CPython |`);
@@ -427,9 +446,11 @@ async function main(): Promise<void> {
     for (const contender of all) {
       const m = med(contender);
       if (!m.ran) continue;
-      const raw = all.find((c) => c.runtime === contender.runtime && c.mode === "raw");
+      // Sync mode serves one connection at a time: its raw counterpart does the same, where it was measured.
+      const rawMode = contender.mode === "sync" && SERIAL_WORKLOADS.includes(workload.name) ? "raw-serial" : "raw";
+      const raw = all.find((c) => c.runtime === contender.runtime && c.mode === rawMode);
       const python = all.find((c) => c.runtime === "cpython" && c.mode === PYTHON_EQUIVALENT[contender.mode]);
-      const vsRaw = contender.mode === "raw" || contender.runtime === "cpython" || !raw
+      const vsRaw = contender.mode.startsWith("raw") || contender.runtime === "cpython" || !raw
         ? ""
         : ratio(m.value, med(raw).value);
       const vsPython = contender.runtime === "cpython" || !python ? "" : ratio(m.value, med(python).value);

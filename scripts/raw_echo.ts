@@ -1,8 +1,10 @@
 /**
  * The baseline of the benchmarks: an echo server written straight on the runtime's own socket API, with no framework.
  *
- * `deno run -A scripts/raw_echo.ts tcp|udp|unix ADDRESS` · `bun scripts/raw_echo.ts …` · `node dist/scripts/raw_echo.js …`
- * ADDRESS is a port (on 127.0.0.1) or a unix path. Prints `listening on ADDRESS`, then echoes until killed.
+ * `deno run -A scripts/raw_echo.ts tcp|udp|unix ADDRESS [serial]` · `bun scripts/raw_echo.ts …` ·
+ * `node dist/scripts/raw_echo.js …`. ADDRESS is a port (on 127.0.0.1) or a unix path. Prints `listening on ADDRESS`,
+ * then echoes until killed. `serial` serves stream connections one at a time, each until its client closes (the
+ * others wait, unread): the raw counterpart of a synchronous server, and so the bound of this library's sync mode.
  *
  * @module
  */
@@ -12,7 +14,8 @@ import process from "node:process";
 
 // deno-lint-ignore no-explicit-any
 const runtime = globalThis as any;
-const [transport = "tcp", where = "0"] = process.argv.slice(2);
+const [transport = "tcp", where = "0", style = "concurrent"] = process.argv.slice(2);
+const serial = style === "serial";
 const port = Number(where);
 
 async function denoEcho(
@@ -51,7 +54,10 @@ if (runtime.Deno) {
       ? Deno.listen({ transport: "unix", path: where })
       : Deno.listen({ hostname: "127.0.0.1", port });
     console.log(`listening on ${transport === "unix" ? where : `127.0.0.1:${listener.addr.port}`}`);
-    for await (const conn of listener) void denoEcho(conn);
+    for await (const conn of listener) {
+      if (serial) await denoEcho(conn);
+      else void denoEcho(conn);
+    }
   }
 } else if (runtime.Bun) {
   const Bun = runtime.Bun;
@@ -67,7 +73,11 @@ if (runtime.Deno) {
     console.log(`listening on 127.0.0.1:${socket.port}`);
   } else {
     const pending = new Map<unknown, Uint8Array[]>();
+    const turns = serialTurns<{ pause(): void; resume(): void }>();
     const socket = {
+      open(s: { pause(): void; resume(): void }) {
+        if (serial) turns.arrive(s);
+      },
       data(s: { write(d: Uint8Array): number }, d: Uint8Array) {
         const queue = pending.get(s);
         if (queue) return void queue.push(d);
@@ -84,8 +94,9 @@ if (runtime.Deno) {
         }
         pending.delete(s);
       },
-      close(s: unknown) {
+      close(s: { pause(): void; resume(): void }) {
         pending.delete(s);
+        if (serial) turns.leave(s);
       },
     };
     const listener = transport === "unix"
@@ -98,9 +109,14 @@ if (runtime.Deno) {
   socket.on("message", (message, info) => socket.send(message, info.port, info.address));
   socket.bind(port, "127.0.0.1", () => console.log(`listening on 127.0.0.1:${socket.address().port}`));
 } else {
+  const turns = serialTurns<net.Socket>();
   const server = net.createServer((socket) => {
     socket.on("data", (data) => socket.write(data));
     socket.on("error", () => {});
+    if (serial) {
+      turns.arrive(socket);
+      socket.on("close", () => turns.leave(socket));
+    }
   });
   const ready = () => {
     const address = server.address();
@@ -108,4 +124,27 @@ if (runtime.Deno) {
   };
   if (transport === "unix") server.listen(where, ready);
   else server.listen(port, "127.0.0.1", ready);
+}
+
+/** One connection served at a time: the others are paused (left unread) until the one being served closes. */
+function serialTurns<S extends { pause(): void; resume(): void }>(): { arrive(s: S): void; leave(s: S): void } {
+  const waiting: S[] = [];
+  let current: S | null = null;
+  return {
+    arrive(s) {
+      if (current === null) current = s;
+      else {
+        s.pause();
+        waiting.push(s);
+      }
+    },
+    leave(s) {
+      if (s !== current) {
+        waiting.splice(waiting.indexOf(s), 1);
+        return;
+      }
+      current = waiting.shift() ?? null;
+      current?.resume();
+    },
+  };
 }
