@@ -57,6 +57,9 @@ function parseOptions(argv: string[]): Options {
 /** Workloads where a raw server that serves one connection at a time (the bound of sync mode) is measured too. */
 const SERIAL_WORKLOADS = ["tcp16", "tcp256", "connect", "unix"];
 
+/** Workloads where a raw server that awaits each read and each write (the bound of the async API) is measured too. */
+const AWAITS_WORKLOADS = ["tcp16", "unix"];
+
 /** The modes of this library, as the server classes' prefixes name them. */
 const MODES = ["sync", "async", "threading", "forking"];
 
@@ -167,6 +170,15 @@ function contenders(options: Options): Contender[] {
       mode: "raw",
       command: (w, a) => [...start("raw_echo"), w.transport, a],
     });
+    // Deno's raw server already awaits each read and write: an "awaits" variant there would be the same server.
+    if (options.modes.includes("async") && runtime !== "deno") {
+      list.push({
+        name: `${runtime} raw awaits`,
+        runtime,
+        mode: "raw-awaits",
+        command: (w, a) => [...start("raw_echo"), w.transport, a, "awaits"],
+      });
+    }
     if (options.modes.includes("sync")) {
       list.push({
         name: `${runtime} raw serial`,
@@ -200,6 +212,7 @@ function contenders(options: Options): Contender[] {
 function applies(contender: Contender, workload: Workload): boolean {
   // One connection at a time differs from raw only where several connections compete.
   if (contender.mode === "raw-serial") return SERIAL_WORKLOADS.includes(workload.name);
+  if (contender.mode === "raw-awaits") return AWAITS_WORKLOADS.includes(workload.name);
   if (workload.name === "idle10k") return contender.mode === "async" || contender.mode === "raw";
   if (workload.handler === "cpu") return contender.mode !== "raw";
   return true;
@@ -422,8 +435,9 @@ async function main(): Promise<void> {
   lines.push(
     'Ratios are measured in this one run; compare ratios, never absolute numbers across runs. "vs raw" compares with',
     "the same runtime's raw server, and sync mode (one connection at a time) with the raw server that also serves one",
-    'connection at a time (raw serial), where several connections compete. "vs CPython" compares with the matching',
-    "`socketserver` class (async with ThreadingTCPServer).",
+    'connection at a time (raw serial), where several connections compete. "raw awaits" is the raw server in the shape',
+    "of a handler that awaits each read and each write, and nothing else (Bun and Node; Deno's raw server has that shape",
+    'already). "vs CPython" compares with the matching `socketserver` class (async with ThreadingTCPServer).',
     "",
   );
   for (const workload of workloads) {
@@ -450,9 +464,10 @@ async function main(): Promise<void> {
       const rawMode = contender.mode === "sync" && SERIAL_WORKLOADS.includes(workload.name) ? "raw-serial" : "raw";
       const raw = all.find((c) => c.runtime === contender.runtime && c.mode === rawMode);
       const python = all.find((c) => c.runtime === "cpython" && c.mode === PYTHON_EQUIVALENT[contender.mode]);
-      const vsRaw = contender.mode.startsWith("raw") || contender.runtime === "cpython" || !raw
-        ? ""
-        : ratio(m.value, med(raw).value);
+      const vsRaw =
+        contender.mode === "raw" || contender.mode === "raw-serial" || contender.runtime === "cpython" || !raw
+          ? ""
+          : ratio(m.value, med(raw).value);
       const vsPython = contender.runtime === "cpython" || !python ? "" : ratio(m.value, med(python).value);
       const value = Number.isFinite(m.value)
         ? fmt(m.value, workload.unit === "ops/s" ? 0 : 1)

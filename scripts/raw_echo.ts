@@ -5,6 +5,9 @@
  * `node dist/scripts/raw_echo.js …`. ADDRESS is a port (on 127.0.0.1) or a unix path. Prints `listening on ADDRESS`,
  * then echoes until killed. `serial` serves stream connections one at a time, each until its client closes (the
  * others wait, unread): the raw counterpart of a synchronous server, and so the bound of this library's sync mode.
+ * `awaits` (Bun and Node) echoes in the shape of a handler that awaits each read and each write, with nothing else:
+ * the bound of this library's async mode on those runtimes, whose raw servers answer from the socket's callback.
+ * Deno's raw server has that shape already (its socket API is promise-based), so there `awaits` changes nothing.
  *
  * @module
  */
@@ -16,6 +19,7 @@ import process from "node:process";
 const runtime = globalThis as any;
 const [transport = "tcp", where = "0", style = "concurrent"] = process.argv.slice(2);
 const serial = style === "serial";
+const awaits = style === "awaits";
 const port = Number(where);
 
 async function denoEcho(
@@ -72,17 +76,23 @@ if (runtime.Deno) {
     });
     console.log(`listening on 127.0.0.1:${socket.port}`);
   } else {
+    type BunSocket = { write(d: Uint8Array): number; pause(): void; resume(): void; data?: (d: Uint8Array) => void };
     const pending = new Map<unknown, Uint8Array[]>();
-    const turns = serialTurns<{ pause(): void; resume(): void }>();
+    const turns = serialTurns<BunSocket>();
+    const send = (s: BunSocket, d: Uint8Array) => {
+      const queue = pending.get(s);
+      if (queue) return void queue.push(d);
+      const written = s.write(d);
+      if (written < d.length) pending.set(s, [d.subarray(Math.max(written, 0))]);
+    };
     const socket = {
-      open(s: { pause(): void; resume(): void }) {
+      open(s: BunSocket) {
         if (serial) turns.arrive(s);
+        if (awaits) s.data = awaitingEcho((d) => send(s, d));
       },
-      data(s: { write(d: Uint8Array): number }, d: Uint8Array) {
-        const queue = pending.get(s);
-        if (queue) return void queue.push(d);
-        const written = s.write(d);
-        if (written < d.length) pending.set(s, [d.subarray(Math.max(written, 0))]);
+      data(s: BunSocket, d: Uint8Array) {
+        if (s.data) s.data(d);
+        else send(s, d);
       },
       drain(s: { write(d: Uint8Array): number }) {
         const queue = pending.get(s);
@@ -94,8 +104,9 @@ if (runtime.Deno) {
         }
         pending.delete(s);
       },
-      close(s: { pause(): void; resume(): void }) {
+      close(s: BunSocket) {
         pending.delete(s);
+        s.data?.(END);
         if (serial) turns.leave(s);
       },
     };
@@ -111,7 +122,11 @@ if (runtime.Deno) {
 } else {
   const turns = serialTurns<net.Socket>();
   const server = net.createServer((socket) => {
-    socket.on("data", (data) => socket.write(data));
+    if (awaits) {
+      const feed = awaitingEcho((data) => socket.write(data));
+      socket.on("data", feed);
+      socket.on("close", () => feed(END));
+    } else socket.on("data", (data) => socket.write(data));
     socket.on("error", () => {});
     if (serial) {
       turns.arrive(socket);
@@ -146,5 +161,36 @@ function serialTurns<S extends { pause(): void; resume(): void }>(): { arrive(s:
       current = waiting.shift() ?? null;
       current?.resume();
     },
+  };
+}
+
+/** Ends an {@link awaitingEcho} loop. */
+const END = new Uint8Array(0);
+
+/**
+ * An echo in the shape of `for (;;) { const line = await rfile.readline(); await wfile.write(line); }` on a raw
+ * socket: each chunk from the socket's callback settles a parked read, and a loop awaits it, writes, and awaits the
+ * write. Returns the function the callback feeds chunks to; {@link END} stops the loop.
+ */
+function awaitingEcho(write: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void {
+  const queued: Uint8Array[] = [];
+  let wake: ((chunk: Uint8Array) => void) | null = null;
+  const read = (): Promise<Uint8Array> => {
+    const chunk = queued.shift();
+    return chunk !== undefined ? Promise.resolve(chunk) : new Promise((resolve) => (wake = resolve));
+  };
+  void (async () => {
+    for (;;) {
+      const chunk = await read();
+      if (chunk === END) return;
+      write(chunk);
+      await Promise.resolve();
+    }
+  })();
+  return (chunk) => {
+    const resolve = wake;
+    if (resolve === null) return void queued.push(chunk);
+    wake = null;
+    resolve(chunk);
   };
 }
