@@ -3,9 +3,11 @@
  * workloads, side by side in one run.
  *
  * `npm run bench [-- --quick] [--runtimes deno,bun,node] [--modes sync,async,threading,forking]
- * [--workloads tcp16,connect] [--seconds 2] [--repeats 3]` (or `deno task bench`). Each server runs as its own process; the load comes from `scripts/loadgen/loadgen.c`, a
- * single-threaded epoll client built with the machine's C compiler. Runs are interleaved (A B C A B C …) and medians
- * reported, since a shared 2-core machine is noisy. A full run writes `bench/RESULTS.md`; a quick or narrowed one
+ * [--workloads tcp16,connect] [--seconds 2] [--repeats 3]` (or `deno task bench`). Each server runs as its own
+ * process; the load comes from `scripts/loadgen/loadgen.c`, a single-threaded epoll client built with the machine's C
+ * compiler. Runs are interleaved (A B C A B C …) and medians reported, since a shared 2-core machine is noisy.
+ * `--quick` (persistent TCP echo, one half-second run each) only keeps the benchmark from rotting: it takes under a
+ * minute, and its figures are too short to quote. A full run writes `bench/RESULTS.md`; a quick or narrowed one
  * writes `bench/RESULTS-partial.md`, so that the committed full table is never overwritten by a part of it. Both print
  * the same table.
  *
@@ -49,7 +51,7 @@ function parseOptions(argv: string[]): Options {
     runtimes: (value("--runtimes") ?? "deno,bun,node").split(","),
     modes,
     workloads: (value("--workloads") ?? (quick ? "tcp16" : WORKLOADS.map((w) => w.name).join(","))).split(","),
-    seconds: Number(value("--seconds") ?? (quick ? 1 : 2)),
+    seconds: Number(value("--seconds") ?? (quick ? 0.5 : 2)),
     repeats: Number(value("--repeats") ?? (quick ? 1 : 3)),
   };
 }
