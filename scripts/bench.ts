@@ -60,7 +60,7 @@ function parseOptions(argv: string[]): Options {
 const SERIAL_WORKLOADS = ["tcp16", "tcp256", "connect", "unix"];
 
 /** Workloads where a raw server that awaits each read and each write (the bound of the async API) is measured too. */
-const AWAITS_WORKLOADS = ["tcp16", "unix"];
+const AWAITS_WORKLOADS = ["tcp16", "unix", "udp"];
 
 /** The modes of this library, as the server classes' prefixes name them. */
 const MODES = ["sync", "async", "threading", "forking"];

@@ -66,17 +66,26 @@ if (runtime.Deno) {
 } else if (runtime.Bun) {
   const Bun = runtime.Bun;
   if (transport === "udp") {
+    type Sender = { send(d: Uint8Array, p: number, a: string): boolean };
+    type Received = [Sender, Uint8Array, number, string];
+    const feed = awaits ? awaitingEcho(([s, d, p, a]: Received) => Promise.resolve(s.send(d, p, a))) : null;
     const socket = await Bun.udpSocket({
       hostname: "127.0.0.1",
       port,
       socket: {
-        data: (s: { send(d: Uint8Array, p: number, a: string): boolean }, d: Uint8Array, p: number, a: string) =>
-          s.send(d, p, a),
+        data: feed
+          ? (s: Sender, d: Uint8Array, p: number, a: string) => feed([s, d, p, a])
+          : (s: Sender, d: Uint8Array, p: number, a: string) => s.send(d, p, a),
       },
     });
     console.log(`listening on 127.0.0.1:${socket.port}`);
   } else {
-    type BunSocket = { write(d: Uint8Array): number; pause(): void; resume(): void; data?: (d: Uint8Array) => void };
+    type BunSocket = {
+      write(d: Uint8Array): number;
+      pause(): void;
+      resume(): void;
+      data?: (d: Uint8Array | null) => void;
+    };
     const pending = new Map<unknown, Uint8Array[]>();
     const turns = serialTurns<BunSocket>();
     const send = (s: BunSocket, d: Uint8Array) => {
@@ -88,7 +97,7 @@ if (runtime.Deno) {
     const socket = {
       open(s: BunSocket) {
         if (serial) turns.arrive(s);
-        if (awaits) s.data = awaitingEcho((d) => send(s, d));
+        if (awaits) s.data = awaitingEcho((d: Uint8Array) => Promise.resolve(send(s, d)));
       },
       data(s: BunSocket, d: Uint8Array) {
         if (s.data) s.data(d);
@@ -106,7 +115,7 @@ if (runtime.Deno) {
       },
       close(s: BunSocket) {
         pending.delete(s);
-        s.data?.(END);
+        s.data?.(null);
         if (serial) turns.leave(s);
       },
     };
@@ -117,15 +126,21 @@ if (runtime.Deno) {
   }
 } else if (transport === "udp") {
   const socket = dgram.createSocket("udp4");
-  socket.on("message", (message, info) => socket.send(message, info.port, info.address));
+  if (awaits) {
+    // The send's callback settles the echo, as a handler's awaited reply does (and must, to hear of a failed send).
+    const feed = awaitingEcho(([message, info]: [Uint8Array, dgram.RemoteInfo]) =>
+      new Promise<void>((resolve) => socket.send(message, info.port, info.address, () => resolve()))
+    );
+    socket.on("message", (message, info) => feed([message, info]));
+  } else socket.on("message", (message, info) => socket.send(message, info.port, info.address));
   socket.bind(port, "127.0.0.1", () => console.log(`listening on 127.0.0.1:${socket.address().port}`));
 } else {
   const turns = serialTurns<net.Socket>();
   const server = net.createServer((socket) => {
     if (awaits) {
-      const feed = awaitingEcho((data) => socket.write(data));
+      const feed = awaitingEcho((data: Uint8Array) => Promise.resolve(socket.write(data)));
       socket.on("data", feed);
-      socket.on("close", () => feed(END));
+      socket.on("close", () => feed(null));
     } else socket.on("data", (data) => socket.write(data));
     socket.on("error", () => {});
     if (serial) {
@@ -164,33 +179,29 @@ function serialTurns<S extends { pause(): void; resume(): void }>(): { arrive(s:
   };
 }
 
-/** Ends an {@link awaitingEcho} loop. */
-const END = new Uint8Array(0);
-
 /**
- * An echo in the shape of `for (;;) { const line = await rfile.readline(); await wfile.write(line); }` on a raw
- * socket: each chunk from the socket's callback settles a parked read, and a loop awaits it, writes, and awaits the
- * write. Returns the function the callback feeds chunks to; {@link END} stops the loop.
+ * An echo in the shape of a handler — `for (;;) { const line = await rfile.readline(); await wfile.write(line); }` —
+ * on a raw socket: each item from the socket's callback settles a parked read, and a loop awaits it, then awaits its
+ * echo. Returns the function the callback feeds items to; `null` stops the loop.
  */
-function awaitingEcho(write: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void {
-  const queued: Uint8Array[] = [];
-  let wake: ((chunk: Uint8Array) => void) | null = null;
-  const read = (): Promise<Uint8Array> => {
-    const chunk = queued.shift();
-    return chunk !== undefined ? Promise.resolve(chunk) : new Promise((resolve) => (wake = resolve));
+function awaitingEcho<T>(echo: (item: T) => Promise<unknown>): (item: T | null) => void {
+  const queued: Array<T | null> = [];
+  let wake: ((item: T | null) => void) | null = null;
+  const read = (): Promise<T | null> => {
+    if (queued.length > 0) return Promise.resolve(queued.shift()!);
+    return new Promise((resolve) => (wake = resolve));
   };
   void (async () => {
     for (;;) {
-      const chunk = await read();
-      if (chunk === END) return;
-      write(chunk);
-      await Promise.resolve();
+      const item = await read();
+      if (item === null) return;
+      await echo(item);
     }
   })();
-  return (chunk) => {
+  return (item) => {
     const resolve = wake;
-    if (resolve === null) return void queued.push(chunk);
+    if (resolve === null) return void queued.push(item);
     wake = null;
-    resolve(chunk);
+    resolve(item);
   };
 }
