@@ -3,6 +3,9 @@
 // Modes: tcp HOST PORT | unix PATH | udp HOST PORT | connect HOST PORT (connect, one line, close per op) | bulk HOST PORT
 // Usage: loadgen MODE ADDR... CONNS SECONDS [LINE_BYTES]
 // Mode idle: opens CONNS connections, prints {"connected":N} once all are up, holds them SECONDS, then exits.
+// Mode connect spreads its connections over source addresses 127.0.0.2-251 (loopback targets only): from one source
+// address, the kernel's search for a free ephemeral port among those in TIME_WAIT capped every server, the raw ones
+// included, near 14,000 connections/s on the 2-core machine, which measured the client's kernel, not the server.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +38,8 @@ static char line[1 << 20];
 static size_t line_len = 64;
 static double *lat;
 static size_t lat_n, lat_cap;
+static int spread_sources;
+static unsigned next_source;
 
 static void record(double seconds) {
   if (lat_n == lat_cap) { lat_cap = lat_cap ? lat_cap * 2 : 1 << 16; lat = realloc(lat, lat_cap * sizeof *lat); }
@@ -45,6 +50,14 @@ static int open_conn(int nonblocking) {
   int fd = socket(family, sock_type | (nonblocking ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) { perror("socket"); exit(1); }
   if (family != AF_UNIX && sock_type == SOCK_STREAM) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
+  if (spread_sources) {
+    // The port is chosen at connect(), for the whole 4-tuple (IP_BIND_ADDRESS_NO_PORT), not at bind().
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in source = { .sin_family = AF_INET };
+    source.sin_addr.s_addr = htonl(0x7f000002u + next_source++ % 250);
+    if (bind(fd, (struct sockaddr *)&source, sizeof source) < 0) { perror("bind"); exit(1); }
+  }
   if (sock_type == SOCK_DGRAM) {
     if (connect(fd, (struct sockaddr *)&target, target_len) < 0) { perror("connect"); exit(1); }
     return fd;
@@ -80,6 +93,8 @@ int main(int argc, char **argv) {
   if (line_len < 2 || line_len > sizeof line) { fprintf(stderr, "bad line size\n"); return 2; }
   memset(line, 'x', line_len - 1); line[line_len - 1] = '\n';
   int per_connect = !strcmp(mode, "connect");
+  spread_sources = per_connect && family == AF_INET &&
+                   (ntohl(((struct sockaddr_in *)&target)->sin_addr.s_addr) >> 24) == 127;
   if (!strcmp(mode, "idle")) {
     int *fds = calloc(conns, sizeof *fds), up = 0;
     for (int i = 0; i < conns; i++) {
