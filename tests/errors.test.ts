@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   type AnyHandler,
+  type AnyHandlerClass,
   assertNoReply,
   capturingConsoleError,
   recordErrors,
+  type ReportedError,
   type ServerKind,
   serving,
   SUPPORTED_KINDS,
@@ -70,6 +72,34 @@ function assertClientAddress(kind: ServerKind, address: unknown): void {
   }
 }
 
+/**
+ * Serves two clients with `Handler`: the first must get `firstReply` (`null`: no reply at all), the second its echo.
+ * Returns what handleError() received meanwhile.
+ */
+async function firstThenSecond(
+  kind: ServerKind,
+  Handler: AnyHandlerClass,
+  firstReply: string | null,
+): Promise<ReportedError[]> {
+  const server = kind.create(Handler);
+  const reported = recordErrors(server);
+  await serving(server, async () => {
+    if (firstReply === null) await assertNoReply(kind, server.serverAddress, "first");
+    else assert.equal(await kind.request(server.serverAddress, "first"), firstReply);
+    assert.equal(await kind.request(server.serverAddress, "second"), "second");
+  });
+  return reported;
+}
+
+/** handleError() heard once: `error`, with the first request and its client's address. */
+function assertReportedFirst(kind: ServerKind, reported: ReportedError[], seen: Seen[], error: unknown): void {
+  assert.equal(reported.length, 1);
+  assert.equal(reported[0].error, error);
+  assert.equal(reported[0].request, seen[0].request);
+  assert.deepEqual(reported[0].clientAddress, seen[0].clientAddress);
+  assertClientAddress(kind, reported[0].clientAddress);
+}
+
 for (const kind of SUPPORTED_KINDS) {
   describe(`${kind.name} handler errors`, () => {
     test("a synchronous throw in handle() reaches handleError(request, clientAddress, error), finish() still runs, and the next client is served", async () => {
@@ -80,18 +110,9 @@ for (const kind of SUPPORTED_KINDS) {
           throw boom;
         },
       });
-      const server = kind.create(Handler);
-      const reported = recordErrors(server);
-      await serving(server, async () => {
-        // finish() runs: the stream client got what was written; the datagram reply is sent by finish().
-        assert.equal(await kind.request(server.serverAddress, "first"), "partial\n");
-        assert.equal(await kind.request(server.serverAddress, "second"), "second");
-      });
-      assert.equal(reported.length, 1);
-      assert.equal(reported[0].error, boom);
-      assert.equal(reported[0].request, seen[0].request);
-      assert.deepEqual(reported[0].clientAddress, seen[0].clientAddress);
-      assertClientAddress(kind, reported[0].clientAddress);
+      // finish() runs: the stream client got what was written; the datagram reply is sent by finish().
+      const reported = await firstThenSecond(kind, Handler, "partial\n");
+      assertReportedFirst(kind, reported, seen, boom);
       assert.deepEqual(seen.map((entry) => entry.events), [["setup", "handle", "finish"], [
         "setup",
         "handle",
@@ -108,16 +129,8 @@ for (const kind of SUPPORTED_KINDS) {
           throw boom;
         },
       });
-      const server = kind.create(Handler);
-      const reported = recordErrors(server);
-      await serving(server, async () => {
-        assert.equal(await kind.request(server.serverAddress, "first"), "partial\n");
-        assert.equal(await kind.request(server.serverAddress, "second"), "second");
-      });
-      assert.equal(reported.length, 1);
-      assert.equal(reported[0].error, boom);
-      assert.equal(reported[0].request, seen[0].request);
-      assertClientAddress(kind, reported[0].clientAddress);
+      const reported = await firstThenSecond(kind, Handler, "partial\n");
+      assertReportedFirst(kind, reported, seen, boom);
       assert.deepEqual(seen[0].events, ["setup", "handle", "finish"]);
     });
 
@@ -128,16 +141,8 @@ for (const kind of SUPPORTED_KINDS) {
           throw boom;
         },
       });
-      const server = kind.create(Handler);
-      const reported = recordErrors(server);
-      await serving(server, async () => {
-        await assertNoReply(kind, server.serverAddress, "first");
-        assert.equal(await kind.request(server.serverAddress, "second"), "second");
-      });
-      assert.equal(reported.length, 1);
-      assert.equal(reported[0].error, boom);
-      assert.equal(reported[0].request, seen[0].request);
-      assertClientAddress(kind, reported[0].clientAddress);
+      const reported = await firstThenSecond(kind, Handler, null);
+      assertReportedFirst(kind, reported, seen, boom);
       assert.deepEqual(seen.map((entry) => entry.events), [["setup"], ["setup", "handle", "finish"]]);
     });
 
@@ -148,15 +153,8 @@ for (const kind of SUPPORTED_KINDS) {
           throw boom;
         },
       });
-      const server = kind.create(Handler);
-      const reported = recordErrors(server);
-      await serving(server, async () => {
-        assert.equal(await kind.request(server.serverAddress, "first"), "first");
-        assert.equal(await kind.request(server.serverAddress, "second"), "second");
-      });
-      assert.equal(reported.length, 1);
-      assert.equal(reported[0].error, boom);
-      assert.equal(reported[0].request, seen[0].request);
+      const reported = await firstThenSecond(kind, Handler, "first");
+      assertReportedFirst(kind, reported, seen, boom);
       assert.deepEqual(seen.map((entry) => entry.events), [["setup", "handle", "finish"], [
         "setup",
         "handle",
@@ -170,12 +168,7 @@ for (const kind of SUPPORTED_KINDS) {
           throw "a string, not an Error";
         },
       });
-      const server = kind.create(Handler);
-      const reported = recordErrors(server);
-      await serving(server, async () => {
-        await assertNoReply(kind, server.serverAddress, "first");
-        assert.equal(await kind.request(server.serverAddress, "second"), "second");
-      });
+      const reported = await firstThenSecond(kind, Handler, null);
       assert.deepEqual(reported.map((entry) => entry.error), ["a string, not an Error"]);
     });
 
