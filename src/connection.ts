@@ -19,11 +19,6 @@ export function toBytes(data: Uint8Array | ArrayBufferView | ArrayBuffer | strin
   throw new TypeError(`expected a string, Uint8Array, ArrayBufferView or ArrayBuffer, got ${typeof data}`);
 }
 
-/**
- * What a connection hears from its socket: one small object per connection with its handlers on the prototype, where
- * five closures and an object literal would cost every open connection a few hundred bytes more. Defined inside
- * {@link Connection} (to reach its private state), and declared here, before it.
- */
 interface DrainWaiter {
   resolve: () => void;
   reject: (error: Error) => void;
@@ -31,6 +26,11 @@ interface DrainWaiter {
 
 const NO_WAITERS: DrainWaiter[] = [];
 
+/**
+ * What a connection hears from its socket: one small object per connection with its handlers on the prototype, where
+ * five closures and an object literal would cost every open connection a few hundred bytes more. Defined inside
+ * {@link Connection} (to reach its private state), and declared here, before it.
+ */
 let ConnectionEvents: new (connection: Connection) => StreamSocketEvents;
 
 /** Bytes accepted by `write()`-like methods: a string is sent as UTF-8. */
@@ -67,7 +67,7 @@ export class Connection {
   }
 
   static {
-    // Declared here, inside the class, to reach its private state; see ConnectionEvents below.
+    // Defined here, inside the class, to reach its private state; see the declaration of ConnectionEvents above.
     ConnectionEvents = class implements StreamSocketEvents {
       readonly #connection: Connection;
 
@@ -91,11 +91,7 @@ export class Connection {
       }
 
       drain(): void {
-        const connection = this.#connection;
-        const waiters = connection.#drainWaiters;
-        if (waiters.length === 0) return;
-        connection.#drainWaiters = NO_WAITERS;
-        for (const waiter of waiters) waiter.resolve();
+        for (const waiter of this.#connection.#takeWaiters()) waiter.resolve();
       }
 
       close(): void {
@@ -225,6 +221,13 @@ export class Connection {
     });
   }
 
+  /** The writers waiting for drain, handed over: none wait afterwards. */
+  #takeWaiters(): DrainWaiter[] {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = NO_WAITERS;
+    return waiters;
+  }
+
   #waiting(): DrainWaiter[] {
     if (this.#drainWaiters === NO_WAITERS) this.#drainWaiters = [];
     return this.#drainWaiters;
@@ -232,10 +235,9 @@ export class Connection {
 
   /** Fails the writers waiting for drain with `error`, or "connection closed" when the connection simply closed. */
   #rejectWriters(error: Error | null): void {
-    const waiters = this.#drainWaiters;
+    const waiters = this.#takeWaiters();
     // Most connections close with nobody waiting: then no Error (whose stack capture costs) is made at all.
     if (waiters.length === 0) return;
-    this.#drainWaiters = NO_WAITERS;
     const reason = error ?? new Error("connection closed");
     for (const waiter of waiters) waiter.reject(reason);
   }
