@@ -1,7 +1,7 @@
 /**
  * The baseline of the benchmarks: an echo server written straight on the runtime's own socket API, with no framework.
  *
- * `deno run -A scripts/raw_echo.ts tcp|udp|unix ADDRESS [serial]` · `bun scripts/raw_echo.ts …` ·
+ * `deno run -A scripts/raw_echo.ts tcp|udp|unix ADDRESS [serial|awaits]` · `bun scripts/raw_echo.ts …` ·
  * `node dist/scripts/raw_echo.js …`. ADDRESS is a port (on 127.0.0.1) or a unix path. Prints `listening on ADDRESS`,
  * then echoes until killed. `serial` serves stream connections one at a time, each until its client closes (the
  * others wait, unread): the raw counterpart of a synchronous server, and so the bound of this library's sync mode.
@@ -170,7 +170,8 @@ function serialTurns<S extends { pause(): void; resume(): void }>(): { arrive(s:
     },
     leave(s) {
       if (s !== current) {
-        waiting.splice(waiting.indexOf(s), 1);
+        const index = waiting.indexOf(s);
+        if (index >= 0) waiting.splice(index, 1);
         return;
       }
       current = waiting.shift() ?? null;
