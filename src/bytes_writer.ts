@@ -8,18 +8,19 @@ import { type BytesLike, toBytes } from "./connection.ts";
 
 /** Gathers the bytes of a datagram reply (Python's `BytesIO` in `DatagramRequestHandler`). */
 export class BytesWriter {
-  #chunks: Uint8Array[] = [];
+  // Most replies are one write: the array of chunks is made only for a second one.
+  #first: Uint8Array | undefined;
+  #more: Uint8Array[] | undefined;
   #size = 0;
-  #written = false;
 
   /** Appends `data` (a string is UTF-8) and returns its length in bytes. */
   write(data: BytesLike): Promise<number> {
     // A copy, even of a Node Buffer (whose slice() is a view): the caller may reuse its memory.
     const source = toBytes(data);
     const bytes = copyOut(source, source.length);
-    this.#chunks.push(bytes);
+    if (this.#first === undefined) this.#first = bytes;
+    else (this.#more ??= []).push(bytes);
     this.#size += bytes.length;
-    this.#written = true;
     return Promise.resolve(bytes.length);
   }
 
@@ -30,7 +31,7 @@ export class BytesWriter {
 
   /** True once `write()` was called, even with no bytes: then a reply is sent. */
   get written(): boolean {
-    return this.#written;
+    return this.#first !== undefined;
   }
 
   /** Bytes gathered so far. */
@@ -40,14 +41,19 @@ export class BytesWriter {
 
   /** Everything written, as one array (Python's `getvalue()`). */
   getValue(): Uint8Array {
-    if (this.#chunks.length === 1) return this.#chunks[0];
+    const first = this.#first;
+    if (first === undefined) return new Uint8Array(0);
+    const more = this.#more;
+    if (more === undefined) return first;
     const out = new Uint8Array(this.#size);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
+    out.set(first);
+    let offset = first.length;
+    for (const chunk of more) {
       out.set(chunk, offset);
       offset += chunk.length;
     }
-    this.#chunks = [out];
+    this.#first = out;
+    this.#more = undefined;
     return out;
   }
 }

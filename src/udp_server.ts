@@ -8,7 +8,9 @@ import type { RequestHandlerClass } from "./base_request_handler.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import type { DatagramRequest } from "./datagram_request_handler.ts";
 import { DatagramTooLargeError, ServerStateError } from "./errors.ts";
-import type { DatagramSocket, InetAddress, SocketAddress, UnixAddress } from "./transport.ts";
+import type { Datagram, DatagramSocket, InetAddress, SocketAddress, UnixAddress } from "./transport.ts";
+
+type DatagramEntry = RequestEntry<DatagramRequest, SocketAddress | null>;
 
 /** Options of datagram servers. Each may also be set as a subclass field or getter. */
 export interface UDPServerOptions extends BaseServerOptions {
@@ -66,6 +68,8 @@ export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
   }
 
   #socket: DatagramSocket | undefined;
+  /** Turns a datagram of the bound socket into a request entry: made once per socket, used for every datagram. */
+  #toEntry: (datagram: Datagram | null) => DatagramEntry | null | Promise<DatagramEntry | null> = () => null;
   #boundPath: string | undefined;
   #closing: Promise<void> | undefined;
 
@@ -122,26 +126,40 @@ export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
         reusePort: this.allowReusePort,
       });
     }
-    this.serverAddress = this.#socket.address as ServerAddress;
+    const socket = this.#socket;
+    this.#toEntry = (datagram) => this.#entryOf(datagram, socket);
+    this.serverAddress = socket.address as ServerAddress;
   }
 
   /** Takes the next datagram; one longer than `maxPacketSize` goes to `handleError()` and is skipped. */
-  override async getRequest(): Promise<RequestEntry<DatagramRequest, SocketAddress | null> | null> {
+  override getRequest(): Promise<RequestEntry<DatagramRequest, SocketAddress | null> | null> {
     const socket = this.#socket;
     if (socket === undefined) {
-      throw new ServerStateError(
-        "the server is not bound: call listen() (or serverBind() and serverActivate() when bindAndActivate is false)",
+      return Promise.reject(
+        new ServerStateError(
+          "the server is not bound: call listen() (or serverBind() and serverActivate() when bindAndActivate is false)",
+        ),
       );
     }
-    for (;;) {
-      const datagram = await socket.receive();
-      if (datagram === null) return null;
-      if (datagram.oversize === undefined) return [{ data: datagram.data, socket }, datagram.from];
-      try {
-        await this.handleError(null, datagram.from, new DatagramTooLargeError(datagram.oversize, this.maxPacketSize));
-      } catch (error) {
-        console.error("handleError() itself failed; the server goes on:", error);
-      }
+    return this.#receive(socket);
+  }
+
+  /** Not `async`, and one converter per socket rather than a closure per datagram: this runs for every datagram. */
+  #receive(socket: DatagramSocket): Promise<DatagramEntry | null> {
+    return socket.receive().then(this.#toEntry);
+  }
+
+  #entryOf(datagram: Datagram | null, socket: DatagramSocket): DatagramEntry | null | Promise<DatagramEntry | null> {
+    if (datagram === null) return null;
+    if (datagram.oversize === undefined) return [{ data: datagram.data, socket }, datagram.from];
+    return this.#reportOversize(datagram.from, datagram.oversize).then(() => this.#receive(socket));
+  }
+
+  async #reportOversize(from: SocketAddress | null, size: number): Promise<void> {
+    try {
+      await this.handleError(null, from, new DatagramTooLargeError(size, this.maxPacketSize));
+    } catch (error) {
+      console.error("handleError() itself failed; the server goes on:", error);
     }
   }
 
