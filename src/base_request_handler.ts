@@ -82,46 +82,120 @@ export class BaseRequestHandler<Request = unknown, Address = unknown, Server = u
 }
 
 /**
+ * What comes after a handler's life, run in the same promise reaction as its last step (see {@link runHandlerThen}).
+ * A server passes its own bookkeeping here: chaining it as a second reaction would cost a promise and two closures per
+ * request, held by every open connection.
+ */
+export interface HandlerSequel<T> {
+  /** The handler finished: `setup`, `handle` and `finish` all succeeded. */
+  handlerDone(): T | Promise<T>;
+  /** The handler failed (in `setup`, `handle` or `finish`), with this error. */
+  handlerFailed(error: unknown): T | Promise<T>;
+}
+
+/** The sequel of {@link runHandler}: resolve, or reject with the handler's error. */
+const SETTLE: HandlerSequel<void> = {
+  handlerDone(): void {},
+  handlerFailed(error: unknown): never {
+    throw error;
+  },
+};
+
+/**
  * Runs a handler's life: `setup`, then `handle`, then `finish` even when `handle` threw. Not `async`: every open
  * connection waits in here, and promise reactions hold less memory than a suspended async frame. A step that returns
  * nothing (a synchronous one) is not waited for at all.
  */
 export function runHandler(handler: RequestHandler): Promise<void> {
+  return runHandlerThen(handler, SETTLE);
+}
+
+/**
+ * {@link runHandler}, then `sequel`'s `handlerDone()` or `handlerFailed()` in the same reaction; the returned promise
+ * takes the sequel's result.
+ */
+export function runHandlerThen<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> {
   let setup: unknown;
   try {
     setup = handler.setup?.();
   } catch (error) {
-    return Promise.reject(error);
+    return failedNow(sequel, error);
   }
-  if (setup === undefined) return handleThenFinish(handler);
-  return Promise.resolve(setup).then(() => handleThenFinish(handler));
+  if (setup === undefined) return handleThenFinish(handler, sequel);
+  return Promise.resolve(setup).then(
+    () => handleThenFinish(handler, sequel),
+    (error) => sequel.handlerFailed(error),
+  );
 }
 
-function handleThenFinish(handler: RequestHandler): Promise<void> {
+function handleThenFinish<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> {
   let handled: unknown;
   try {
     handled = handler.handle();
   } catch (error) {
-    return finishAfterFailure(handler, error);
+    return finishAfterFailure(handler, error, sequel);
   }
-  if (handled === undefined) {
+  if (handled !== undefined) {
+    return Promise.resolve(handled).then(
+      () => finishThen(handler, sequel),
+      (error) => finishAfterFailure(handler, error, sequel),
+    );
+  }
+  let finished: Promise<unknown> | undefined;
+  try {
+    finished = finish(handler);
+  } catch (error) {
+    return failedNow(sequel, error);
+  }
+  if (finished === undefined) {
+    let done: T | Promise<T>;
     try {
-      return finish(handler) ?? RESOLVED;
+      done = sequel.handlerDone();
     } catch (error) {
       return Promise.reject(error);
     }
+    // The plain sequel's undefined: no promise of its own.
+    return done === undefined ? RESOLVED as Promise<T> : Promise.resolve(done);
   }
-  return Promise.resolve(handled).then(() => finish(handler), (error) => finishAfterFailure(handler, error));
+  return finished.then(() => sequel.handlerDone(), (error) => sequel.handlerFailed(error));
 }
 
-/** Calls `finish`; `undefined` when it finished at once (a promise returned from a reaction would cost two turns). */
-function finish(handler: RequestHandler): Promise<void> | undefined {
+/** `finish`, then the sequel; called from a reaction, whose promise takes the result. */
+function finishThen<T>(handler: RequestHandler, sequel: HandlerSequel<T>): T | Promise<T> {
+  let finished: Promise<unknown> | undefined;
+  try {
+    finished = finish(handler);
+  } catch (error) {
+    return sequel.handlerFailed(error);
+  }
+  if (finished === undefined) return sequel.handlerDone();
+  return finished.then(() => sequel.handlerDone(), (error) => sequel.handlerFailed(error));
+}
+
+/**
+ * Calls `finish`; `undefined` when it finished at once (a promise returned from a reaction would cost two turns), as
+ * when it returned the shared resolved promise (a datagram reply sent at once).
+ */
+function finish(handler: RequestHandler): Promise<unknown> | undefined {
   const finished = handler.finish?.();
-  return finished === undefined ? undefined : Promise.resolve(finished) as Promise<unknown> as Promise<void>;
+  if (finished === undefined || finished === RESOLVED) return undefined;
+  return Promise.resolve(finished);
 }
 
 /** `finish` after `handle` failed; `handle`'s error stands unless `finish` fails too (as with `finally`). */
-async function finishAfterFailure(handler: RequestHandler, error: unknown): Promise<void> {
-  if (handler.finish) await handler.finish();
-  throw error;
+async function finishAfterFailure<T>(handler: RequestHandler, error: unknown, sequel: HandlerSequel<T>): Promise<T> {
+  try {
+    if (handler.finish) await handler.finish();
+  } catch (finishError) {
+    return sequel.handlerFailed(finishError);
+  }
+  return sequel.handlerFailed(error);
+}
+
+function failedNow<T>(sequel: HandlerSequel<T>, error: unknown): Promise<T> {
+  try {
+    return Promise.resolve(sequel.handlerFailed(error));
+  } catch (failure) {
+    return Promise.reject(failure);
+  }
 }

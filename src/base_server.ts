@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type RequestHandlerClass, runHandler } from "./base_request_handler.ts";
+import { type HandlerSequel, type RequestHandlerClass, runHandler, runHandlerThen } from "./base_request_handler.ts";
 import { getDefaultRuntime } from "./default_runtime.ts";
 import { ServerStateError } from "./errors.ts";
 import { RESOLVED } from "./resolved.ts";
@@ -35,10 +35,20 @@ const STOP: unique symbol = Symbol("stop");
 const TIMEOUT: unique symbol = Symbol("timeout");
 const SETTINGS = new Set(["runtime", "bindAndActivate", "signal"]);
 
-interface ActiveRequest<Request> {
+/** A request being served: tracked so that `serverClose()` can wait for it, and the sequel of its handler. */
+interface ActiveRequest<Request, ClientAddress> extends HandlerSequel<void> {
   readonly request: Request;
+  readonly clientAddress: ClientAddress;
   task: Promise<void>;
 }
+
+/** Makes {@link ActiveRequest}s; defined inside `BaseServer` (in a static block) to reach its private methods. */
+let ServedRequest: new <Request, ClientAddress>(
+  // deno-lint-ignore no-explicit-any
+  server: BaseServer<Request, ClientAddress, any>,
+  request: Request,
+  clientAddress: ClientAddress,
+) => ActiveRequest<Request, ClientAddress>;
 
 /**
  * Settings of {@link BaseServer} that a subclass may change with a class field or a getter. Declared in an interface
@@ -104,6 +114,26 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     this.prototype.timeout = null;
     this.prototype.blockOnClose = true;
     this.prototype.drainTimeout = null;
+    ServedRequest = class<Request, ClientAddress> implements ActiveRequest<Request, ClientAddress> {
+      readonly request: Request;
+      readonly clientAddress: ClientAddress;
+      task: Promise<void> = RESOLVED;
+      readonly #server: BaseServer<Request, ClientAddress>;
+
+      constructor(server: BaseServer<Request, ClientAddress>, request: Request, clientAddress: ClientAddress) {
+        this.#server = server;
+        this.request = request;
+        this.clientAddress = clientAddress;
+      }
+
+      handlerDone(): Promise<void> | undefined {
+        return this.#server.#afterServe(this);
+      }
+
+      handlerFailed(error: unknown): Promise<void> {
+        return this.#server.#afterFailedServe(this, error);
+      }
+    };
   }
 
   #options: BaseServerOptions;
@@ -117,7 +147,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   #wakeLoop: ((value: typeof STOP) => void) | undefined;
   #loopDone: Promise<void> = Promise.resolve();
   #pending: Promise<RequestEntry<Request, ClientAddress> | null> | undefined;
-  #active = new Set<ActiveRequest<Request>>();
+  #active = new Set<ActiveRequest<Request, ClientAddress>>();
   #slotWaiters: Array<() => void> = [];
 
   /**
@@ -387,9 +417,9 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * `shutdownRequest()` always. Tracked, so that `serverClose()` can wait for it. Never rejects.
    */
   serveRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
-    const entry: ActiveRequest<Request> = { request, task: RESOLVED };
+    const entry = new ServedRequest(this, request, clientAddress);
     this.#active.add(entry);
-    entry.task = this.#serve(entry, clientAddress);
+    entry.task = this.#serve(entry);
     return entry.task;
   }
 
@@ -415,31 +445,38 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   }
 
   /** Not `async`: every open connection waits in here, and a promise reaction holds less than a suspended frame. */
-  #serve(entry: ActiveRequest<Request>, clientAddress: ClientAddress): Promise<void> {
+  #serve(entry: ActiveRequest<Request, ClientAddress>): Promise<void> {
+    if (this.finishRequest === BASE_FINISH_REQUEST) {
+      // The handler's last reaction runs the bookkeeping too (entry is its sequel): one reaction less per request.
+      let handler;
+      try {
+        handler = new this.RequestHandlerClass(entry.request, entry.clientAddress, this as never);
+      } catch (error) {
+        return this.#afterFailedServe(entry, error);
+      }
+      return runHandlerThen(handler, entry);
+    }
     let finishing: Promise<void>;
     try {
-      finishing = Promise.resolve(this.finishRequest(entry.request, clientAddress));
+      finishing = Promise.resolve(this.finishRequest(entry.request, entry.clientAddress));
     } catch (error) {
       finishing = Promise.reject(error);
     }
-    return finishing.then(
-      () => this.#afterServe(entry, clientAddress),
-      (error) => this.#afterFailedServe(entry, clientAddress, error),
-    );
+    return finishing.then(() => entry.handlerDone(), (error) => entry.handlerFailed(error));
   }
 
-  #afterServe(entry: ActiveRequest<Request>, clientAddress: ClientAddress): Promise<void> | undefined {
-    const closing = this.#shutdownQuietly(entry.request, clientAddress);
+  #afterServe(entry: ActiveRequest<Request, ClientAddress>): Promise<void> | undefined {
+    const closing = this.#shutdownQuietly(entry.request, entry.clientAddress);
     if (closing === undefined) this.#release(entry);
     else return closing.then(() => this.#release(entry));
   }
 
-  async #afterFailedServe(entry: ActiveRequest<Request>, clientAddress: ClientAddress, error: unknown): Promise<void> {
-    await this.#report(entry.request, clientAddress, error);
-    await this.#afterServe(entry, clientAddress);
+  async #afterFailedServe(entry: ActiveRequest<Request, ClientAddress>, error: unknown): Promise<void> {
+    await this.#report(entry.request, entry.clientAddress, error);
+    await this.#afterServe(entry);
   }
 
-  #release(entry: ActiveRequest<Request>): void {
+  #release(entry: ActiveRequest<Request, ClientAddress>): void {
     this.#active.delete(entry);
     this.#slotWaiters.shift()?.();
   }
@@ -591,6 +628,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 }
 
 const BASE_SERVICE_ACTIONS = BaseServer.prototype.serviceActions;
+const BASE_FINISH_REQUEST = BaseServer.prototype.finishRequest;
 
 /** True when `value` can be called with `new`; `value` itself is not called. */
 function isConstructor(value: unknown): boolean {

@@ -162,6 +162,54 @@ for (const kind of SUPPORTED_KINDS) {
       ]]);
     });
 
+    test("when handle() and finish() both fail, finish()'s error is the one reported, as with finally", async () => {
+      const handleBoom = new Error("handle boom");
+      const finishBoom = new Error("finish boom");
+      const { Handler, seen } = failingFirst(kind, {
+        async handle() {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          throw handleBoom;
+        },
+        finish() {
+          return Promise.reject(finishBoom);
+        },
+      });
+      const reported = await firstThenSecond(kind, Handler, null);
+      assertReportedFirst(kind, reported, seen, finishBoom);
+    });
+
+    test("a rejection from an async finish() after a synchronous handle() reaches handleError after the reply", async () => {
+      const boom = new TypeError("async finish boom");
+      const { Handler, seen } = failingFirst(kind, {
+        handle(handler) {
+          void handler.wfile.write("first");
+        },
+        finish: async () => {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          throw boom;
+        },
+      });
+      const reported = await firstThenSecond(kind, Handler, "first");
+      assertReportedFirst(kind, reported, seen, boom);
+    });
+
+    test("a handler class whose constructor throws is reported with the request; the next client is served", async () => {
+      const boom = new Error("constructor boom");
+      const { Handler } = failingFirst(kind, {});
+      let constructed = 0;
+      const Throwing = class extends (Handler as new (...args: never[]) => object) {
+        constructor(...args: never[]) {
+          if (++constructed === 1) throw boom;
+          super(...args);
+        }
+      } as unknown as AnyHandlerClass;
+      const reported = await firstThenSecond(kind, Throwing, null);
+      assert.equal(reported.length, 1);
+      assert.equal(reported[0].error, boom);
+      assert.notEqual(reported[0].request, null);
+      assertClientAddress(kind, reported[0].clientAddress);
+    });
+
     test("a non-Error thrown value reaches handleError as it is", async () => {
       const { Handler } = failingFirst(kind, {
         handle() {
