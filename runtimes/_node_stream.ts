@@ -82,7 +82,15 @@ export class NodeStreamListener implements StreamListener {
 
   async accept(): Promise<StreamSocket | null> {
     const socket = await this.#queue.take();
-    return socket === null ? null : new NodeStreamSocket(socket, this.#unixPath, this.#readsOnAttach);
+    return socket === null ? null : this.#wrap(socket);
+  }
+
+  deliverTo(sink: ((socket: StreamSocket | null) => void) | null): boolean {
+    return this.#queue.deliverTo(sink && ((socket) => sink(socket === null ? null : this.#wrap(socket))));
+  }
+
+  #wrap(socket: net.Socket): NodeStreamSocket {
+    return new NodeStreamSocket(socket, this.#unixPath, this.#readsOnAttach);
   }
 
   close(): Promise<void> {

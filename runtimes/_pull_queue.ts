@@ -13,11 +13,15 @@ export const ACCEPT_QUEUE_LIMIT = 4096;
 /** Datagrams received and not yet taken. Beyond it, datagrams are dropped, as a full kernel buffer drops them. */
 export const DATAGRAM_QUEUE_LIMIT = 4096;
 
-/** A FIFO with one pending taker: `take()` resolves with the next item, or `null` once closed. */
+/**
+ * A FIFO with one pending taker: `take()` resolves with the next item, or `null` once closed. Or, while a sink is set
+ * (`deliverTo`), each item goes straight to it from `push()`: no promise per item.
+ */
 export class PullQueue<T> {
   #items: T[] = [];
   #head = 0;
   #taker: ((item: T | null) => void) | null = null;
+  #sink: ((item: T | null) => void) | null = null;
   #closed = false;
   #limit: number;
   #discard: (item: T) => void;
@@ -40,22 +44,39 @@ export class PullQueue<T> {
       taker(item);
       return;
     }
+    // Items are held only while no sink is set (deliverTo hands held ones over first): order is kept.
+    const sink = this.#sink;
+    if (sink !== null) return sink(item);
     if (this.#items.length - this.#head >= this.#limit) return this.#discard(item);
     this.#items.push(item);
   }
 
+  /**
+   * Hands each item to `sink` from now on, held ones first (at once, in order), and `null` to it at close;
+   * `deliverTo(null)` goes back to holding items for `take()`, and may be called from inside `sink` (the items not
+   * handed over yet stay held). Refused (`false`, nothing changes) while a `take()` waits or once closed.
+   */
+  deliverTo(sink: ((item: T | null) => void) | null): boolean {
+    if (sink !== null && (this.#taker !== null || this.#closed)) return false;
+    this.#sink = sink;
+    while (sink !== null && this.#sink === sink && this.#head < this.#items.length) sink(this.#shift());
+    return true;
+  }
+
   /** The next item, or `null` once closed. */
   take(): Promise<T | null> {
-    if (this.#head < this.#items.length) {
-      const item = this.#items[this.#head++];
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head);
-        this.#head = 0;
-      }
-      return Promise.resolve(item);
-    }
+    if (this.#head < this.#items.length) return Promise.resolve(this.#shift());
     if (this.#closed) return Promise.resolve(null);
     return new Promise((resolve) => (this.#taker = resolve));
+  }
+
+  #shift(): T {
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
   }
 
   /** Refuses further items, discards those held, and resolves a waiting taker with `null`. */
@@ -68,5 +89,8 @@ export class PullQueue<T> {
     const taker = this.#taker;
     this.#taker = null;
     taker?.(null);
+    const sink = this.#sink;
+    this.#sink = null;
+    sink?.(null);
   }
 }

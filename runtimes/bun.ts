@@ -255,6 +255,10 @@ class BunStreamListener implements StreamListener {
     return this.#queue.take();
   }
 
+  deliverTo(sink: ((socket: StreamSocket | null) => void) | null): boolean {
+    return this.#queue.deliverTo(sink);
+  }
+
   close(): Promise<void> {
     this.#queue.close();
     this.#listener.stop(false);
@@ -319,6 +323,10 @@ class BunDatagramSocket implements DatagramSocket {
 
   receive(): Promise<Datagram | null> {
     return this.#queue.take();
+  }
+
+  deliverTo(sink: ((datagram: Datagram | null) => void) | null): boolean {
+    return this.#queue.deliverTo(sink);
   }
 
   send(data: Uint8Array, to: SocketAddress): Promise<void> {

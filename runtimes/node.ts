@@ -62,6 +62,10 @@ class NodeDatagramSocket implements DatagramSocket {
     return this.#queue.take();
   }
 
+  deliverTo(sink: ((datagram: Datagram | null) => void) | null): boolean {
+    return this.#queue.deliverTo(sink);
+  }
+
   send(data: Uint8Array, to: SocketAddress): Promise<void> {
     if (typeof to === "string") return Promise.reject(new TypeError("a UDP socket cannot send to a unix path"));
     return new Promise((resolve, reject) => {

@@ -33,6 +33,7 @@ export type RequestEntry<Request, ClientAddress> = readonly [request: Request, c
 
 const STOP: unique symbol = Symbol("stop");
 const TIMEOUT: unique symbol = Symbol("timeout");
+const PULL: unique symbol = Symbol("pull");
 const SETTINGS = new Set(["runtime", "bindAndActivate", "signal"]);
 
 /** A request being served: tracked so that `serverClose()` can wait for it, and the sequel of its handler. */
@@ -41,6 +42,65 @@ interface ActiveRequest<Request, ClientAddress> extends HandlerSequel<void> {
   readonly clientAddress: ClientAddress;
   task: Promise<void>;
 }
+
+/**
+ * How `serveForever()` takes requests by callback (see {@link offerRequestDelivery}): `deliver` is called with each new
+ * request as it arrives, in the runtime's own callback; `failed` when what arrived could not be made a request; `ended`
+ * when the socket closes. Returns `false` when it cannot start now: then requests come through `getRequest()`. Called
+ * with `null`, it stops delivering.
+ */
+type RequestDelivery<Request, ClientAddress> = (
+  deliver: ((request: Request, clientAddress: ClientAddress) => void) | null,
+  failed: (error: unknown) => void,
+  ended: () => void,
+) => boolean;
+
+/** A socket that can hand over what arrives by callback, as `StreamListener.deliverTo` and `DatagramSocket.deliverTo`. */
+export interface DeliveringSource<Item> {
+  /** See `StreamListener.deliverTo`. */
+  deliverTo?(sink: ((item: Item | null) => void) | null): boolean;
+}
+
+/** Sets a server's {@link RequestDelivery}; defined inside `BaseServer` to reach its private state. */
+let setDelivery: <Request, ClientAddress>(
+  // deno-lint-ignore no-explicit-any
+  server: BaseServer<Request, ClientAddress, any>,
+  delivery: RequestDelivery<Request, ClientAddress> | undefined,
+) => void;
+
+/**
+ * For socket servers, once bound: lets `serveForever()` take requests from `source` by callback, where the adapter can
+ * (`deliverTo`), instead of a promise per request from `getRequest()`. `toRequest` turns what the source hands over
+ * into a request and passes it on (or not: an oversized datagram is reported instead). Never used while `getRequest`
+ * is overridden (the override decides where requests come from: `ownGetRequest` is the method the delivery stands in
+ * for), nor when `serviceActions()` is (it runs between requests).
+ */
+export function offerRequestDelivery<Request, ClientAddress, Item>(
+  // deno-lint-ignore no-explicit-any
+  server: BaseServer<Request, ClientAddress, any>,
+  source: DeliveringSource<Item>,
+  // deno-lint-ignore no-explicit-any
+  ownGetRequest: BaseServer<Request, ClientAddress, any>["getRequest"],
+  toRequest: (item: Item, deliver: (request: Request, clientAddress: ClientAddress) => void) => void,
+): void {
+  if (source.deliverTo === undefined) return setDelivery(server, undefined);
+  setDelivery(server, (deliver, failed, ended) => {
+    if (deliver === null) return source.deliverTo!(null);
+    if (server.getRequest !== ownGetRequest) return false;
+    return source.deliverTo!((item) => {
+      if (item === null) return ended();
+      // This runs in the runtime's callback, where a throw would end the process.
+      try {
+        toRequest(item, deliver);
+      } catch (error) {
+        failed(error);
+      }
+    });
+  });
+}
+
+/** What {@link BaseServer}'s `#serveDelivered` ends with: stop, the source ended, pull instead, or wait for this. */
+type DeliveryOutcome = typeof STOP | typeof PULL | null | readonly [unfinished: Promise<void>];
 
 /** Makes {@link ActiveRequest}s; defined inside `BaseServer` (in a static block) to reach its private methods. */
 let ServedRequest: new <Request, ClientAddress>(
@@ -114,6 +174,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     this.prototype.timeout = null;
     this.prototype.blockOnClose = true;
     this.prototype.drainTimeout = null;
+    setDelivery = (server, delivery) => void (server.#delivery = delivery);
     ServedRequest = class<Request, ClientAddress> implements ActiveRequest<Request, ClientAddress> {
       readonly request: Request;
       readonly clientAddress: ClientAddress;
@@ -148,6 +209,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   #loopDone: Promise<void> = Promise.resolve();
   #pending: Promise<RequestEntry<Request, ClientAddress> | null> | undefined;
   #active = new Set<ActiveRequest<Request, ClientAddress>>();
+  #delivery: RequestDelivery<Request, ClientAddress> | undefined;
   #slotWaiters: Array<() => void> = [];
 
   /**
@@ -246,11 +308,22 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       if (signal?.aborted) return;
       if (await this.#untilStop(this.#autoListen()) === STOP) return;
       while (!this.#stopRequested) {
+        // Requests by callback where the socket offers them (none is being fetched, and nothing runs between requests).
+        if (
+          this.#delivery !== undefined && this.#pending === undefined && this.serviceActions === BASE_SERVICE_ACTIONS
+        ) {
+          const outcome = await this.#serveDelivered(this.#delivery);
+          if (outcome === STOP || outcome === null) return;
+          if (outcome !== PULL) {
+            if (await this.#untilStop(outcome[0]) === STOP) return;
+            continue;
+          }
+        }
         const entry = await this.#untilStop(this.#nextRequest());
         if (entry === STOP) return;
         this.#pending = undefined;
         if (entry === null) return;
-        const handled = this.#handleRequestNoblock(entry);
+        const handled = this.#handleRequestNoblock(entry[0], entry[1]);
         // Settled at once (the async mix-in): no wait to make interruptible.
         if (handled !== RESOLVED && await this.#untilStop(handled) === STOP) return;
         // The default serviceActions() does nothing: skipping it saves two promises per request.
@@ -261,6 +334,35 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       this.#serving = false;
       this.#wakeLoop = undefined;
     }
+  }
+
+  /**
+   * Serves requests as the socket delivers them, each in the runtime's callback, until a request does not finish at
+   * once (the async mix-in hands each on at once; the others wait), the server stops, or the source ends. Resolves with
+   * `PULL` when the delivery refuses to start.
+   */
+  #serveDelivered(delivery: RequestDelivery<Request, ClientAddress>): Promise<DeliveryOutcome> {
+    return new Promise<DeliveryOutcome>((resolve) => {
+      let left = false;
+      const leave = (outcome: DeliveryOutcome) => {
+        if (left) return;
+        left = true;
+        delivery(null, NOTHING, NOTHING);
+        resolve(outcome);
+      };
+      // Set first: requests held in the socket are delivered at once, and their handlers may call shutdown().
+      this.#wakeLoop = () => leave(STOP);
+      const started = delivery(
+        (request, clientAddress) => {
+          const handled = this.#handleRequestNoblock(request, clientAddress);
+          // Python's loop takes no request while one is being handled: requests wait in the socket meanwhile.
+          if (handled !== RESOLVED) leave([handled]);
+        },
+        (error) => void this.#report(null, null, error),
+        () => leave(null),
+      );
+      if (!started) resolve(PULL);
+    });
   }
 
   /**
@@ -283,7 +385,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       return;
     }
     this.#pending = undefined;
-    if (entry !== null) await this.#handleRequestNoblock(entry);
+    if (entry !== null) await this.#handleRequestNoblock(entry[0], entry[1]);
   }
 
   /**
@@ -323,7 +425,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     const entry = await Promise.race([pending, new Promise<null>((resolve) => setTimeout(resolve, 0, null))]);
     if (entry === null) return;
     this.#pending = undefined;
-    await this.#handleRequestNoblock(entry);
+    await this.#handleRequestNoblock(entry[0], entry[1]);
   }
 
   /** `serverClose()`, for `await using server = ...`. */
@@ -485,7 +587,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * Verifies and processes one request. Not `async`, and returns {@link RESOLVED} itself when everything finished at
    * once (the async mix-in hands the request on without waiting): the serve loop then need not wait a turn.
    */
-  #handleRequestNoblock([request, clientAddress]: RequestEntry<Request, ClientAddress>): Promise<void> {
+  #handleRequestNoblock(request: Request, clientAddress: ClientAddress): Promise<void> {
     let verdict: boolean | Promise<boolean>;
     try {
       verdict = this.verifyRequest(request, clientAddress);
@@ -629,6 +731,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
 const BASE_SERVICE_ACTIONS = BaseServer.prototype.serviceActions;
 const BASE_FINISH_REQUEST = BaseServer.prototype.finishRequest;
+const NOTHING = () => {};
 
 /** True when `value` can be called with `new`; `value` itself is not called. */
 function isConstructor(value: unknown): boolean {

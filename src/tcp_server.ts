@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { BaseServer, type BaseServerOptions, type RequestEntry } from "./base_server.ts";
+import { BaseServer, type BaseServerOptions, offerRequestDelivery, type RequestEntry } from "./base_server.ts";
 import type { RequestHandlerClass } from "./base_request_handler.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
 import { ServerStateError } from "./errors.ts";
-import type { InetAddress, SocketAddress, StreamListener, UnixAddress } from "./transport.ts";
+import type { InetAddress, SocketAddress, StreamListener, StreamSocket, UnixAddress } from "./transport.ts";
 
 /** Options of stream servers. Each may also be set as a subclass field or getter. */
 export interface TCPServerOptions extends BaseServerOptions {
@@ -130,6 +130,10 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         reusePort: this.allowReusePort,
       });
     }
+    offerRequestDelivery(this, this.#listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
+      const connection = new Connection(socket);
+      deliver(connection, connection.remoteAddress);
+    });
     this.serverAddress = this.#listener.address as ServerAddress;
   }
 
@@ -182,6 +186,8 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     return this.#closing;
   }
 }
+
+const TCP_GET_REQUEST = TCPServer.prototype.getRequest;
 
 /**
  * A unix stream server (Python's `UnixStreamServer`): the address is a socket path. A stale socket file left by a

@@ -73,6 +73,13 @@ export interface StreamListener {
   accept(): Promise<StreamSocket | null>;
   /** Stops listening; a pending `accept()` resolves to `null`; connections not yet accepted are closed. */
   close(): Promise<void>;
+  /**
+   * Optional fast path for adapters whose runtime pushes connections by callback: from now on, hand each new
+   * connection to `sink` as it arrives (those already held first, at once), and `null` once closed, instead of
+   * holding it for `accept()`. `deliverTo(null)`, also from inside `sink`, goes back to `accept()`. Returns `false`,
+   * changing nothing, while an `accept()` is pending or once the listener is closed.
+   */
+  deliverTo?(sink: ((socket: StreamSocket | null) => void) | null): boolean;
 }
 
 /** One received datagram. */
@@ -95,6 +102,13 @@ export interface DatagramSocket {
   send(data: Uint8Array, to: SocketAddress): Promise<void>;
   /** Closes the socket; a pending `receive()` resolves to `null`. */
   close(): Promise<void>;
+  /**
+   * Optional fast path for adapters whose runtime pushes datagrams by callback: from now on, hand each new datagram
+   * to `sink` as it arrives (those already held first, at once), and `null` once closed, instead of holding it for
+   * `receive()`. `deliverTo(null)`, also from inside `sink`, goes back to `receive()`. Returns `false`, changing
+   * nothing, while a `receive()` is pending or once the socket is closed.
+   */
+  deliverTo?(sink: ((datagram: Datagram | null) => void) | null): boolean;
 }
 
 /** Options for {@link Runtime.listenStream}. */

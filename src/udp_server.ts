@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { BaseServer, type BaseServerOptions, type RequestEntry } from "./base_server.ts";
+import { BaseServer, type BaseServerOptions, offerRequestDelivery, type RequestEntry } from "./base_server.ts";
 import type { RequestHandlerClass } from "./base_request_handler.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import type { DatagramRequest } from "./datagram_request_handler.ts";
@@ -128,6 +128,10 @@ export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
     }
     const socket = this.#socket;
     this.#toEntry = (datagram) => this.#entryOf(datagram, socket);
+    offerRequestDelivery(this, socket, UDP_GET_REQUEST, (datagram: Datagram, deliver) => {
+      if (datagram.oversize === undefined) deliver({ data: datagram.data, socket }, datagram.from);
+      else void this.#reportOversize(datagram.from, datagram.oversize);
+    });
     this.serverAddress = socket.address as ServerAddress;
   }
 
@@ -184,6 +188,8 @@ export class UDPServer<ServerAddress extends SocketAddress = InetAddress>
     return this.#closing;
   }
 }
+
+const UDP_GET_REQUEST = UDPServer.prototype.getRequest;
 
 /**
  * A unix datagram server (Python's `UnixDatagramServer`): the address is a socket path. Native on Deno (with

@@ -514,6 +514,41 @@ export const IPV6_KINDS: readonly ServerKind[] = [
 /** The kinds this runtime supports. */
 export const SUPPORTED_KINDS: readonly ServerKind[] = SERVER_KINDS.filter((k) => k.supported);
 
+/** Handlers of {@link countingEcho}: started, running now, most running at once, finished. */
+export interface EchoCounts {
+  started: number;
+  running: number;
+  maxRunning: number;
+  finished: number;
+}
+
+/**
+ * An echo that counts its handlers (started, running at once, finished) and awaits `beforeReply(data, handler)`
+ * between reading the request and writing the reply.
+ */
+export function countingEcho(
+  kind: ServerKind,
+  beforeReply: (data: Uint8Array, handler: AnyHandler) => unknown,
+): { Handler: AnyHandlerClass; state: EchoCounts } {
+  const state: EchoCounts = { started: 0, running: 0, maxRunning: 0, finished: 0 };
+  const Handler = kind.handler({
+    async handle(handler) {
+      state.started++;
+      state.running++;
+      state.maxRunning = Math.max(state.maxRunning, state.running);
+      try {
+        const data = await handler.rfile.read();
+        await beforeReply(data, handler);
+        await handler.wfile.write(data);
+      } finally {
+        state.running--;
+        state.finished++;
+      }
+    },
+  });
+  return { Handler, state };
+}
+
 /**
  * Starts `server` serving in the background, runs `body`, then shuts it down and closes it, even when `body` fails.
  */

@@ -20,6 +20,7 @@ import {
   closedByServer,
   connect,
   connectOutcome,
+  countingEcho,
   Gate,
   recordErrors,
   type ServerKind,
@@ -46,23 +47,7 @@ function stoppingEcho(kind: ServerKind) {
 
 /** A handler that echoes once `gate` opens, counting handlers running at once. */
 function gatedEcho(kind: ServerKind, gate: Gate) {
-  const state = { started: 0, running: 0, maxRunning: 0, finished: 0 };
-  const Handler = kind.handler({
-    async handle(handler) {
-      state.started++;
-      state.running++;
-      state.maxRunning = Math.max(state.maxRunning, state.running);
-      try {
-        const data = await handler.rfile.read();
-        await gate.promise;
-        await handler.wfile.write(data);
-      } finally {
-        state.running--;
-        state.finished++;
-      }
-    },
-  });
-  return { Handler, state };
+  return countingEcho(kind, () => gate.promise);
 }
 
 /** Counts handleTimeout() calls on `server`. */
