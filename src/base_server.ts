@@ -43,17 +43,24 @@ interface ActiveRequest<Request, ClientAddress> extends HandlerSequel<void> {
   task: Promise<void>;
 }
 
-/**
- * How `serveForever()` takes requests by callback (see {@link offerRequestDelivery}): `deliver` is called with each new
- * request as it arrives, in the runtime's own callback; `failed` when what arrived could not be made a request; `ended`
- * when the socket closes. Returns `false` when it cannot start now: then requests come through `getRequest()`. Called
- * with `null`, it stops delivering.
- */
-type RequestDelivery<Request, ClientAddress> = (
-  deliver: ((request: Request, clientAddress: ClientAddress) => void) | null,
-  failed: (error: unknown) => void,
-  ended: () => void,
-) => boolean;
+/** How `serveForever()` takes requests by callback (see {@link offerRequestDelivery}). */
+interface RequestDelivery<Request, ClientAddress> {
+  /** The `getRequest()` the delivery stands in for: a server that overrides it keeps taking requests through it. */
+  // deno-lint-ignore no-explicit-any
+  readonly getRequest: BaseServer<Request, ClientAddress, any>["getRequest"];
+  /**
+   * Hands each new request to `deliver` as it arrives, in the runtime's own callback; calls `failed` when what arrived
+   * could not be made a request, `ended` when the socket closes. `false` when it cannot start now (an `accept()` or
+   * `receive()` is pending, or the socket is closed).
+   */
+  start(
+    deliver: (request: Request, clientAddress: ClientAddress) => void,
+    failed: (error: unknown) => void,
+    ended: () => void,
+  ): boolean;
+  /** Stops delivering: requests wait in the socket again. */
+  stop(): void;
+}
 
 /** A socket that can hand over what arrives by callback, as `StreamListener.deliverTo` and `DatagramSocket.deliverTo`. */
 export interface DeliveringSource<Item> {
@@ -83,19 +90,21 @@ export function offerRequestDelivery<Request, ClientAddress, Item>(
   ownGetRequest: BaseServer<Request, ClientAddress, any>["getRequest"],
   toRequest: (item: Item, deliver: (request: Request, clientAddress: ClientAddress) => void) => void,
 ): void {
-  if (source.deliverTo === undefined) return setDelivery(server, undefined);
-  setDelivery(server, (deliver, failed, ended) => {
-    if (deliver === null) return source.deliverTo!(null);
-    if (server.getRequest !== ownGetRequest) return false;
-    return source.deliverTo!((item) => {
-      if (item === null) return ended();
-      // This runs in the runtime's callback, where a throw would end the process.
-      try {
-        toRequest(item, deliver);
-      } catch (error) {
-        failed(error);
-      }
-    });
+  const deliverTo = source.deliverTo?.bind(source);
+  if (deliverTo === undefined) return setDelivery(server, undefined);
+  setDelivery(server, {
+    getRequest: ownGetRequest,
+    start: (deliver, failed, ended) =>
+      deliverTo((item) => {
+        if (item === null) return ended();
+        // This runs in the runtime's callback, where a throw would end the process.
+        try {
+          toRequest(item, deliver);
+        } catch (error) {
+          failed(error);
+        }
+      }),
+    stop: () => void deliverTo(null),
   });
 }
 
@@ -309,10 +318,12 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       if (await this.#untilStop(this.#autoListen()) === STOP) return;
       while (!this.#stopRequested) {
         // Requests by callback where the socket offers them (none is being fetched, and nothing runs between requests).
+        const delivery = this.#delivery;
         if (
-          this.#delivery !== undefined && this.#pending === undefined && this.serviceActions === BASE_SERVICE_ACTIONS
+          delivery !== undefined && this.getRequest === delivery.getRequest && this.#pending === undefined &&
+          this.serviceActions === BASE_SERVICE_ACTIONS
         ) {
-          const outcome = await this.#serveDelivered(this.#delivery);
+          const outcome = await this.#serveDelivered(delivery);
           if (outcome === STOP || outcome === null) return;
           if (outcome !== PULL) {
             if (await this.#untilStop(outcome[0]) === STOP) return;
@@ -339,7 +350,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   /**
    * Serves requests as the socket delivers them, each in the runtime's callback, until a request does not finish at
    * once (the async mix-in hands each on at once; the others wait), the server stops, or the source ends. Resolves with
-   * `PULL` when the delivery refuses to start.
+   * `PULL` when the delivery cannot start.
    */
   #serveDelivered(delivery: RequestDelivery<Request, ClientAddress>): Promise<DeliveryOutcome> {
     return new Promise<DeliveryOutcome>((resolve) => {
@@ -347,12 +358,12 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       const leave = (outcome: DeliveryOutcome) => {
         if (left) return;
         left = true;
-        delivery(null, NOTHING, NOTHING);
+        delivery.stop();
         resolve(outcome);
       };
       // Set first: requests held in the socket are delivered at once, and their handlers may call shutdown().
       this.#wakeLoop = () => leave(STOP);
-      const started = delivery(
+      const started = delivery.start(
         (request, clientAddress) => {
           const handled = this.#handleRequestNoblock(request, clientAddress);
           // Python's loop takes no request while one is being handled: requests wait in the socket meanwhile.
@@ -731,7 +742,6 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
 const BASE_SERVICE_ACTIONS = BaseServer.prototype.serviceActions;
 const BASE_FINISH_REQUEST = BaseServer.prototype.finishRequest;
-const NOTHING = () => {};
 
 /** True when `value` can be called with `new`; `value` itself is not called. */
 function isConstructor(value: unknown): boolean {
