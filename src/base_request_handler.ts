@@ -141,26 +141,17 @@ function handleThenFinish<T>(handler: RequestHandler, sequel: HandlerSequel<T>):
       (error) => finishAfterFailure(handler, error, sequel),
     );
   }
-  let finished: Promise<unknown> | undefined;
+  let after: T | Promise<T>;
   try {
-    finished = finish(handler);
+    after = finishThen(handler, sequel);
   } catch (error) {
-    return failedNow(sequel, error);
+    return Promise.reject(error);
   }
-  if (finished === undefined) {
-    let done: T | Promise<T>;
-    try {
-      done = sequel.handlerDone();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    // The plain sequel's undefined: no promise of its own.
-    return done === undefined ? RESOLVED as Promise<T> : Promise.resolve(done);
-  }
-  return finished.then(() => sequel.handlerDone(), (error) => sequel.handlerFailed(error));
+  // The plain sequel's undefined, or a server's request that ended at once: no promise of its own.
+  return after === undefined ? RESOLVED as Promise<T> : Promise.resolve(after);
 }
 
-/** `finish`, then the sequel; called from a reaction, whose promise takes the result. */
+/** `finish`, then the sequel; in a reaction, its promise takes the result. May throw what the sequel throws. */
 function finishThen<T>(handler: RequestHandler, sequel: HandlerSequel<T>): T | Promise<T> {
   let finished: Promise<unknown> | undefined;
   try {

@@ -145,7 +145,9 @@ export interface BaseServer<Request = unknown, ClientAddress = unknown, ServerAd
  *
  * One request flows: `getRequest` → `verifyRequest` → `processRequest` → `finishRequest` (the handler's `setup`,
  * `handle`, `finish`) → `shutdownRequest` → `closeRequest`. `processRequest` is the one place concurrency lives:
- * here it waits for the request to finish (Python's synchronous server); the mix-ins change only it.
+ * here it waits for the request to finish (Python's synchronous server); the mix-ins change only it. (On Bun and Node
+ * the socket servers take connections and datagrams straight from the runtime's callback, which is what their own
+ * `getRequest` would return; a `getRequest` override is always called.)
  *
  * @example Requests from any source: rows of a table
  * ```ts
