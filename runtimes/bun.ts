@@ -22,6 +22,7 @@ import type {
 } from "../src/transport.ts";
 import { childProcesses } from "./_fork.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
+import { nodeTls } from "./_node_stream.ts";
 import { ACCEPT_QUEUE_LIMIT, DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
@@ -366,4 +367,5 @@ export const bunRuntime: Runtime = {
   startWorker: startWebWorker,
   availableParallelism: webParallelism,
   childProcesses,
+  tls: nodeTls,
 };

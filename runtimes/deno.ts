@@ -21,6 +21,7 @@ import type {
 import { copyOut, POOLED_COPY_LIMIT } from "../src/byte_pool.ts";
 import { childProcesses } from "./_fork.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
+import { nodeTls } from "./_node_stream.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
 type DenoAddr =
@@ -518,4 +519,5 @@ export const denoRuntime: Runtime = {
   startWorker: startWebWorker,
   availableParallelism: webParallelism,
   childProcesses,
+  tls: nodeTls,
 };

@@ -9,7 +9,7 @@ import { UnsupportedError } from "../src/errors.ts";
 import type { Datagram, DatagramListenOptions, DatagramSocket, Runtime, SocketAddress } from "../src/transport.ts";
 import { childProcesses } from "./_fork.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
-import { NodeStreamListener, requireReusePort } from "./_node_stream.ts";
+import { NodeStreamListener, nodeTls, requireReusePort } from "./_node_stream.ts";
 import { DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { nodeParallelism, startNodeWorker } from "./_node_worker.ts";
 
@@ -96,4 +96,5 @@ export const nodeRuntime: Runtime = {
   startWorker: startNodeWorker,
   availableParallelism: nodeParallelism,
   childProcesses,
+  tls: nodeTls,
 };
