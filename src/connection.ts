@@ -25,7 +25,7 @@ export function toBytes(data: Uint8Array | ArrayBufferView | ArrayBuffer | strin
  * Runs the server side of a TLS handshake on a connection's socket (for `startTls()`): a server's `TlsContext`, or
  * the relay to the thread that holds the socket.
  */
-export type TlsUpgrade = (socket: StreamSocket) => Promise<SecuredSocket>;
+export type TlsUpgrade = (socket: StreamSocket, response: Uint8Array | null) => Promise<SecuredSocket>;
 
 interface DrainWaiter {
   resolve: () => void;
@@ -127,25 +127,29 @@ export class Connection {
 
   /**
    * Upgrades this plain connection to TLS (STARTTLS), with the server's `tls` settings; resolves once the handshake is
-   * done. Call it after answering the client's upgrade command (`220 Ready to start TLS`): what was written is sent
-   * first, in plain text. From then on `rfile` and `wfile` carry the decrypted stream.
+   * done. Give the answer to the client's upgrade command as `response` (`"220 Ready to start TLS\r\n"`): reading
+   * stops before it is sent, so the client's handshake, which follows it, is read by TLS alone. (An answer written
+   * before the call may let the handshake's first bytes be read as plain text, and the upgrade then fails.) From then
+   * on `rfile` and `wfile` carry the decrypted stream.
    *
-   * Bytes the client sent after its upgrade command and before the handshake are plain text, possibly an attacker's
+   * Bytes the client sent after its upgrade command and before the answer are plain text, possibly an attacker's
    * (CVE-2011-0411): they are never read as if they came over TLS. When there are any, the upgrade fails with
    * `StartTlsError` and the connection is closed.
+   *
+   * @param response the answer to the upgrade command, sent in plain text before the handshake
    *
    * @throws {StartTlsError} when the server has no `tls` settings with `mode: "starttls"`, the connection is secured
    *   already, or plain text followed the command
    * @throws {TlsHandshakeError} when the handshake fails or times out (the connection is then closed)
    */
-  async startTls(): Promise<TlsInfo> {
+  async startTls(response?: BytesLike): Promise<TlsInfo> {
     const upgrade = this.tlsUpgrade;
     if (upgrade === null) {
       throw new StartTlsError('startTls() needs a server with tls settings and tls.mode "starttls"');
     }
     if (this.#tls !== null) throw new StartTlsError("startTls(): the connection is secured already");
-    await this.drained();
     const socket = this.#socket;
+    const events = this.#events;
     const injected = () =>
       new StartTlsError(
         `startTls(): ${this.reader.buffered} bytes of plain text followed the upgrade command; refusing them ` +
@@ -157,20 +161,22 @@ export class Connection {
       throw error;
     }
     this.tlsUpgrade = null;
-    const secured = upgrade(socket);
-    // Bytes the socket had read and not delivered arrive now, before the handshake reads anything.
-    const refused = this.reader.buffered > 0 ? injected() : null;
-    if (refused !== null) socket.abort();
     let result: SecuredSocket;
     try {
-      result = await secured;
-      if (refused !== null) throw refused;
+      result = await upgrade(socket, response === undefined ? null : toBytes(response));
     } catch (error) {
       // The old socket no longer reports to this connection: it ends here.
-      const events = this.#events;
-      events.error(refused ?? error as Error);
+      events.error(error as Error);
       events.close();
-      throw refused ?? error;
+      throw error;
+    }
+    // Whatever reached the reader meanwhile was read before the handshake: plain text, never part of the TLS stream.
+    if (this.reader.buffered > 0) {
+      const error = injected();
+      result.socket.abort();
+      events.error(error);
+      events.close();
+      throw error;
     }
     const { socket: next, info } = result;
     this.#tls = info;

@@ -231,11 +231,16 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     const connection = new Connection(socket);
     const context = this.#tlsContext;
     if (context !== null && this.#tlsConfig!.mode === "starttls") {
-      connection.tlsUpgrade = (plain) =>
-        context.secure(plain).catch((error) => {
+      connection.tlsUpgrade = async (plain, response) => {
+        // Reading stops before the answer goes out: the client's handshake follows it, and only TLS may read that.
+        plain.pause();
+        if (response !== null) connection.write(response);
+        await connection.drained();
+        return await context.secure(plain).catch((error) => {
           this.#tlsFailed(error, connection.remoteAddress);
           throw error;
         });
+      };
     }
     return connection;
   }

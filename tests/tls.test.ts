@@ -17,16 +17,8 @@ import {
   UnixStreamServer,
 } from "../mod.ts";
 import { recordErrors, REPO_ROOT, serving, socketPath, waitFor, within } from "./_helpers.ts";
+import { TlsEcho } from "./tls_handlers.ts";
 import { CA, clientOptions, fixture, refused, SERVER, silentClient, tlsConnect, tlsExchange } from "./_tls.ts";
-
-/** Echoes each line; at the end of input, answers what the handler saw of TLS, then closes. */
-class TlsEcho extends StreamRequestHandler {
-  override async handle() {
-    for await (const line of this.rfile) await this.wfile.write(line);
-    const tls = this.request.tls;
-    await this.wfile.write(`tls ${tls?.protocol} ${tls?.peerCertificate?.subject.CN ?? "-"} ${tls?.alpnProtocol}\n`);
-  }
-}
 
 const KINDS = [
   { name: "TCPServer", Server: TCPServer, address: (): SocketAddress => ["127.0.0.1", 0] },
