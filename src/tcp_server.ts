@@ -10,6 +10,7 @@ import { Connection } from "./connection.ts";
 import { ServerStateError, UnsupportedError } from "./errors.ts";
 import { FailureLog } from "./tls/failure_log.ts";
 import { TlsListener } from "./tls/listener.ts";
+import { offerStartTls } from "./tls/upgrade.ts";
 import { type TlsConfig, tlsConfig, type TlsOptions } from "./tls/options.ts";
 import type {
   InetAddress,
@@ -231,16 +232,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     const connection = new Connection(socket);
     const context = this.#tlsContext;
     if (context !== null && this.#tlsConfig!.mode === "starttls") {
-      connection.tlsUpgrade = async (plain, response) => {
-        // Reading stops before the answer goes out: the client's handshake follows it, and only TLS may read that.
-        plain.pause();
-        if (response !== null) connection.write(response);
-        await connection.drained();
-        return await context.secure(plain).catch((error) => {
-          this.#tlsFailed(error, connection.remoteAddress);
-          throw error;
-        });
-      };
+      offerStartTls(connection, context, socket, null, (error) => this.#tlsFailed(error, connection.remoteAddress));
     }
     return connection;
   }

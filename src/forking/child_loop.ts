@@ -8,7 +8,17 @@ import { formatAddress } from "../address.ts";
 import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts";
 import { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
-import type { DatagramSocket, ParentChannel, SocketAddress, StreamSocket } from "../transport.ts";
+import { FailureLog } from "../tls/failure_log.ts";
+import type { TlsConfig } from "../tls/options.ts";
+import { offerStartTls } from "../tls/upgrade.ts";
+import type {
+  DatagramSocket,
+  ParentChannel,
+  SocketAddress,
+  StreamSocket,
+  TlsContext,
+  TlsSupport,
+} from "../transport.ts";
 import { HandedSocket } from "./handed_socket.ts";
 import {
   fromBase64,
@@ -27,7 +37,12 @@ const LINGER = 30_000;
  * class is loaded. Requests come one at a time; each ends with `done`, and the child exits after the one marked
  * `last`, after a handler failure (status 1, Python's exit status for an error), on `exit`, or when the parent is gone.
  */
-export function serveParent(channel: ParentChannel, handlerClass: RequestHandlerClass<unknown, unknown>): void {
+export function serveParent(
+  channel: ParentChannel,
+  handlerClass: RequestHandlerClass<unknown, unknown>,
+  tls: TlsSupport | null = null,
+): void {
+  const contexts = new ChildTlsContexts(tls);
   let server: Readonly<Record<string, unknown>> = Object.freeze({});
   let busy = false;
   let exitWhenIdle = false;
@@ -36,7 +51,7 @@ export function serveParent(channel: ParentChannel, handlerClass: RequestHandler
     if (message.server !== undefined) server = Object.freeze({ ...message.server });
     busy = true;
     let ok: boolean;
-    if (message.type === "stream") ok = await serveStream(message, socket, handlerClass, server);
+    if (message.type === "stream") ok = await serveStream(message, socket, handlerClass, server, contexts);
     else if (message.type === "datagram") ok = await serveDatagram(message, channel, handlerClass, server);
     else ok = await runQuietly(message.request, message.clientAddress, handlerClass, server);
     busy = false;
@@ -71,12 +86,31 @@ async function serveStream(
   socket: StreamSocket | null,
   handlerClass: RequestHandlerClass<unknown, unknown>,
   server: Readonly<Record<string, unknown>>,
+  contexts: ChildTlsContexts,
 ): Promise<boolean> {
   if (socket === null) {
     reportError(message.clientAddress, new Error("the parent sent a stream request without its connection"));
     return false;
   }
-  const connection = new Connection(new HandedSocket(socket, message.localAddress, message.clientAddress));
+  const { localAddress, clientAddress } = message;
+  const wrap = (inner: StreamSocket) => new HandedSocket(inner, localAddress, clientAddress);
+  let context: TlsContext | null = null;
+  let inner = socket;
+  if (message.tls !== null) {
+    // The parent never reads a TLS connection: the handshake is the child's, like the rest of the request.
+    try {
+      context = await contexts.get(message.tls);
+      if (message.tls.mode === "implicit") inner = (await context.secure(socket)).socket;
+    } catch (error) {
+      socket.abort();
+      contexts.log.report(error, clientAddress);
+      return true;
+    }
+  }
+  const connection = new Connection(wrap(inner));
+  if (context !== null && message.tls?.mode === "starttls") {
+    offerStartTls(connection, context, socket, wrap, (error) => contexts.log.report(error, clientAddress));
+  }
   // Data events come from the event loop, so these bytes, read by the parent, reach the reader before any others.
   if (message.prefix !== "") connection.reader.push(fromBase64(message.prefix));
   const ok = await runQuietly(connection, message.clientAddress, handlerClass, server);
@@ -135,6 +169,29 @@ function reportError(clientAddress: unknown, error: unknown): void {
 function describe(address: unknown): string {
   if (typeof address === "string" || Array.isArray(address)) return formatAddress(address as SocketAddress);
   return String(address);
+}
+
+/** The TLS contexts of a child: one per distinct configuration, the last one kept (new settings replace it). */
+class ChildTlsContexts {
+  readonly log: FailureLog = new FailureLog();
+  #support: TlsSupport | null;
+  #key = "";
+  #context: Promise<TlsContext> | null = null;
+
+  constructor(support: TlsSupport | null) {
+    this.#support = support;
+  }
+
+  get(config: TlsConfig): Promise<TlsContext> {
+    const support = this.#support;
+    if (support === null) return Promise.reject(new Error("this child process has no TLS support"));
+    const key = JSON.stringify(config);
+    if (key !== this.#key || this.#context === null) {
+      this.#key = key;
+      this.#context = support.createContext(config);
+    }
+    return this.#context;
+  }
 }
 
 /** The server's datagram socket as a child sees it: replies go to the parent, which sends them. */

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { TlsConfig } from "../tls/options.ts";
 import type { SocketAddress } from "../transport.ts";
 
 /** Parent to child: serve a stream request; the connection travels with this message. */
@@ -21,6 +22,8 @@ export interface ServeStream {
   readonly localAddress: SocketAddress;
   /** Bytes the parent read from the connection and did not consume (base64; usually empty). */
   readonly prefix: string;
+  /** The server's TLS settings: the child runs the handshake (or, for STARTTLS, offers it to the handler). */
+  readonly tls: TlsConfig | null;
   /** Exit after this request. */
   readonly last: boolean;
   /** The server's data fields, sent with a child's first request (see `server_view.ts`). */

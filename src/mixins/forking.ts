@@ -53,6 +53,7 @@ import type {
   StreamListenOptions,
   UnixAddress,
 } from "../transport.ts";
+import type { TlsConfig } from "../tls/options.ts";
 import { UDPServer, type UDPServerOptions, UnixDatagramServer } from "../udp_server.ts";
 import type { ServerClass } from "./server_class.ts";
 
@@ -228,6 +229,11 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
       return this.#forkingRuntime.derived;
     }
 
+    /** TLS handshakes run in the children: a secured socket cannot move between processes. */
+    protected get securesConnectionsHere(): boolean {
+      return false;
+    }
+
     get activeChildren(): ReadonlySet<number> {
       return this.#pool?.pids ?? new Set();
     }
@@ -296,6 +302,7 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
               clientAddress: clientAddress as SocketAddress,
               localAddress: request.localAddress,
               prefix,
+              tls: (this as { tlsConfig?: TlsConfig | null }).tlsConfig ?? null,
             },
             request.socket,
             () => {},
