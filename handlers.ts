@@ -34,6 +34,8 @@ export { type DatagramRequest, DatagramRequestHandler, NoClientAddressError } fr
 export { type BytesLike, Connection } from "./src/connection.ts";
 export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src/buffered_reader.ts";
 export { SocketWriter } from "./src/socket_writer.ts";
+export { StreamProtocol } from "./src/protocol/stream_protocol.ts";
+export { type StreamProtocolCallbacks, StreamTransport } from "./src/protocol/stream_transport.ts";
 export { BytesWriter } from "./src/bytes_writer.ts";
 export { formatAddress } from "./src/address.ts";
 export type { ThreadingServerView } from "./src/threading/server_view.ts";

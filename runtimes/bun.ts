@@ -166,6 +166,8 @@ class BunStreamSocket implements StreamSocket {
     if (this.#wantDrain) {
       this.#wantDrain = false;
       this.#events?.drain();
+      // A consumer may write again from inside drain(): its bytes go out before any FIN.
+      if (this.#queue.length > 0) return;
     }
     if (this.#closing) this.#socket.end();
     else if (this.#writeClosing) this.#socket.shutdown(true);
