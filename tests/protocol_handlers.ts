@@ -1,5 +1,5 @@
 // Protocol handlers the protocol tests run in every mode: workers and children import them by URL.
-import { StreamProtocol } from "../handlers.ts";
+import { LengthPrefixedReceiver, LineReceiver, StreamProtocol } from "../handlers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -131,5 +131,87 @@ export class UpperProtocol extends StreamProtocol {
 
   override dataReceived(data: Uint8Array): void {
     this.transport.write(decoder.decode(data).toUpperCase());
+  }
+}
+
+/** Answers each line as `[LENGTH:LINE]`, its newline shown as `\\n`: the framing, made visible. */
+export class FramedLines extends LineReceiver {
+  static override moduleUrl: string = import.meta.url;
+
+  override lineReceived(line: Uint8Array): void {
+    this.transport.write(`[${line.length}:${decoder.decode(line).replace("\n", "\\n")}]`);
+  }
+}
+
+/** Echoes lines of at most 16 bytes (newline included); a longer one fails with `LineTooLongError`. */
+export class ShortLines extends LineReceiver {
+  static override moduleUrl: string = import.meta.url;
+  override maxLineLength = 16;
+
+  override lineReceived(line: Uint8Array): void {
+    this.transport.write(line);
+  }
+}
+
+/** Echoes lines with the default limit (as `readline()`'s): answers each with its length. */
+export class LineLengths extends LineReceiver {
+  static override moduleUrl: string = import.meta.url;
+
+  override lineReceived(line: Uint8Array): void {
+    this.sendLine(String(line.length));
+  }
+}
+
+/** Line echo with `body N`: the next N bytes are raw, echoed as `<raw:...>`, then lines again. */
+export class BodyLines extends LineReceiver {
+  static override moduleUrl: string = import.meta.url;
+  #left = 0;
+
+  override lineReceived(line: Uint8Array): void {
+    const text = decoder.decode(line).trimEnd();
+    if (text.startsWith("body ")) {
+      this.#left = Number(text.slice(5));
+      this.setRawMode();
+    } else this.sendLine(text);
+  }
+
+  override rawDataReceived(data: Uint8Array): void {
+    const body = data.subarray(0, this.#left);
+    this.#left -= body.length;
+    this.transport.write(`<raw:${decoder.decode(body)}>`);
+    if (this.#left === 0) this.setLineMode(data.subarray(body.length));
+  }
+}
+
+/** Echoes lines; on the line `pause`, pauses reading for 80 ms. Lines echo as `LINE@MS` (ms since the pause). */
+export class PausingLines extends LineReceiver {
+  static override moduleUrl: string = import.meta.url;
+  #pausedAt = 0;
+  #paused = false;
+
+  override lineReceived(line: Uint8Array): void {
+    const text = decoder.decode(line).trimEnd();
+    if (this.#paused) throw new Error(`line ${text} delivered while reading was paused`);
+    const since = this.#pausedAt === 0 ? 0 : Date.now() - this.#pausedAt;
+    this.sendLine(`${text}@${since}`);
+    if (text === "pause") {
+      this.#pausedAt = Date.now();
+      this.#paused = true;
+      this.transport.pauseReading();
+      setTimeout(() => {
+        this.#paused = false;
+        this.transport.resumeReading();
+      }, 80);
+    }
+  }
+}
+
+/** Answers each message (4-byte length prefix) with a message `N:TEXT`; at most 64 bytes a message. */
+export class SizedMessages extends LengthPrefixedReceiver {
+  static override moduleUrl: string = import.meta.url;
+  override maxMessageLength = 64;
+
+  override messageReceived(message: Uint8Array): void {
+    this.sendMessage(`${message.length}:${decoder.decode(message)}`);
   }
 }

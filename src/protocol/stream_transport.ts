@@ -274,6 +274,23 @@ export class StreamTransport {
     this.#release();
   }
 
+  /**
+   * Puts bytes back in front of the input: the next `dataReceived()` gets them first, once reading is not paused. For
+   * a protocol that stops in the middle of a chunk: it paused reading there (as the line receiver does when
+   * `lineReceived()` pauses), or hands the rest to another parser.
+   */
+  unread(data: Uint8Array): void {
+    if (data.length === 0 || (this.#state & (CLOSING | LOST)) !== 0) return;
+    const held = this.#held;
+    if (held !== null) {
+      held.unshift(data);
+      return;
+    }
+    this.#held = [data];
+    // Not paused: delivered on the next turn, ahead of anything that arrives meanwhile (it is held behind).
+    if ((this.#state & READING_PAUSED) === 0) queueMicrotask(() => this.#release());
+  }
+
   /** Sets TCP_NODELAY: small writes go out at once. */
   setNoDelay(enabled = true): void {
     this.#socket.setNoDelay(enabled);
@@ -300,13 +317,9 @@ export class StreamTransport {
   #release(): void {
     const held = this.#held;
     if (held !== null) {
-      let index = 0;
-      while (index < held.length && (this.#state & (READING_PAUSED | CLOSING | LOST)) === 0) {
-        this.#deliver(held[index++]);
-      }
-      if (this.#held !== held) return; // closed meanwhile
-      held.splice(0, index);
-      if ((this.#state & READING_PAUSED) !== 0) return;
+      // One at a time from the front: a callback may pause again, or put bytes back in front (unread).
+      while (held.length > 0 && (this.#state & (READING_PAUSED | CLOSING | LOST)) === 0) this.#deliver(held.shift()!);
+      if (this.#held !== held || (this.#state & READING_PAUSED) !== 0) return; // closed, or paused again
     }
     this.#held = null;
     if ((this.#state & (CLOSING | LOST)) === 0) this.#socket.resume();
