@@ -36,6 +36,7 @@ export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src
 export { SocketWriter } from "./src/socket_writer.ts";
 export { StreamProtocol } from "./src/protocol/stream_protocol.ts";
 export { LineReceiver } from "./src/protocol/line_receiver.ts";
+export { DatagramProtocol, type DatagramProtocolClass, DatagramTransport } from "./src/protocol/datagram_protocol.ts";
 export {
   DEFAULT_MAX_MESSAGE_LENGTH,
   LengthPrefixedReceiver,
