@@ -77,6 +77,7 @@ class BunStreamSocket implements StreamSocket {
   #writeClosing = false;
   #closing = false;
   #closed = false;
+  #inputEnded = false;
 
   constructor(socket: BunSocket, unixPath: string | undefined) {
     this.#socket = socket;
@@ -114,13 +115,17 @@ class BunStreamSocket implements StreamSocket {
     else this.#early.push(["data", chunk]);
   }
   onEnd(): void {
+    this.#inputEnded = true;
     this.#deliver(["end"]);
   }
   onError(error: Error): void {
+    this.#inputEnded = true;
     this.#deliver(["error", error]);
   }
   onClose(): void {
     if (this.#closed) return;
+    // After shutdown(), Bun reports the peer's FIN as close alone: it is an end of input all the same.
+    if (this.#writeClosing && !this.#inputEnded) this.onEnd();
     this.#closed = true;
     this.#queue = [];
     this.bufferedAmount = 0;
@@ -170,13 +175,13 @@ class BunStreamSocket implements StreamSocket {
       if (this.#queue.length > 0) return;
     }
     if (this.#closing) this.#socket.end();
-    else if (this.#writeClosing) this.#socket.shutdown(true);
+    else if (this.#writeClosing) this.#socket.shutdown(); // SHUT_WR: shutdown(true) would be SHUT_RD
   }
 
   closeWrite(): void {
     if (this.#writeClosing || this.#closed) return;
     this.#writeClosing = true;
-    if (this.#queue.length === 0) this.#socket.shutdown(true);
+    if (this.#queue.length === 0) this.#socket.shutdown(); // SHUT_WR: shutdown(true) would be SHUT_RD
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // Stream protocol handlers (the callback shape) in every mode: echo, half-close, backpressure both ways, and a
 // throwing callback, over real sockets.
 import assert from "node:assert/strict";
-import type net from "node:net";
+import net from "node:net";
 import { describe, test } from "node:test";
 import {
   AsyncTCPServer,
@@ -11,6 +11,7 @@ import {
   ForkingUnixStreamServer,
   type InetAddress,
   type SocketAddress,
+  StreamProtocol,
   TCPServer,
   ThreadingTCPServer,
   ThreadingUnixStreamServer,
@@ -225,5 +226,81 @@ describe("protocol handlers: the server's hooks", () => {
     await within(5000, closed, "the reset connection");
     await waitFor(() => server.activeRequests === 0, 5000, "the reset connection's request to end");
     await loop;
+  });
+});
+
+describe("protocol handlers: the transport", () => {
+  test("a peer's reset reaches connectionLost(error), not handleError(); writes after it are dropped", async () => {
+    const lost: Array<Error | null> = [];
+    class Watcher extends StreamProtocol {
+      override connectionMade(): void {
+        this.transport.write("hi\n");
+      }
+      override connectionLost(error: Error | null): void {
+        lost.push(error);
+        assert.equal(this.transport.write("too late"), true);
+      }
+    }
+    const server = new AsyncTCPServer(tcp(), Watcher);
+    const errors = recordErrors(server);
+    await serving(server, async () => {
+      const socket = await connect(server.serverAddress);
+      await within(10_000, new Promise((resolve) => socket.once("data", resolve)), "the greeting");
+      socket.resetAndDestroy();
+      await waitFor(() => lost.length === 1, 10_000, "connectionLost()");
+      assert.ok(lost[0] instanceof Error, `connectionLost(${lost[0]})`);
+      assert.equal(errors.length, 0);
+    });
+  });
+
+  test("writeEof() half-closes (reading goes on; write() then throws), abort() resets, close() ends cleanly", async () => {
+    const seen: string[] = [];
+    class Closer extends StreamProtocol {
+      override dataReceived(data: Uint8Array): void {
+        const text = new TextDecoder().decode(data);
+        seen.push(text);
+        if (text === "eof") {
+          this.transport.writeEof();
+          assert.throws(() => this.transport.write("x"), /cannot write: the transport was half-closed/);
+          seen.push("write after writeEof() threw");
+        } else if (text === "abort") this.transport.abort();
+        else if (text === "close") {
+          this.transport.close();
+          seen.push(`closing=${this.transport.closing}`);
+        }
+      }
+      override eofReceived(): boolean {
+        seen.push("eofReceived");
+        return true;
+      }
+    }
+    await serving(new AsyncTCPServer(tcp(), Closer), async (server) => {
+      // writeEof: the client reads end of input, and can still send; its own end then closes the connection.
+      const [host, port] = server.serverAddress;
+      const half = net.connect({ host, port, allowHalfOpen: true });
+      await within(10_000, new Promise((resolve) => half.once("connect", resolve)), "the connection");
+      half.on("data", () => {});
+      const ended = new Promise((resolve) => half.once("end", resolve));
+      half.write("eof");
+      await within(10_000, ended, "end of input after writeEof()");
+      half.write("still read");
+      await waitFor(() => seen.includes("still read"), 10_000, "bytes after writeEof()");
+      const closed = new Promise((resolve) => half.once("close", resolve));
+      half.end();
+      await waitFor(() => seen.includes("eofReceived"), 10_000, "eofReceived()");
+      await within(10_000, closed, "the close once both sides ended");
+      // abort: a reset.
+      const reset = await connect(server.serverAddress);
+      const outcome = new Promise<string>((resolve) => {
+        reset.once("error", (error: Error & { code?: string }) => resolve(error.code ?? "error"));
+        reset.once("close", () => resolve("close"));
+      });
+      reset.write("abort");
+      assert.match(await within(10_000, outcome), /^(ECONNRESET|close)$/);
+      // close: the client sees a clean end.
+      assert.equal(await exchange(server.serverAddress, "close"), "");
+      assert.ok(seen.includes("closing=true"), seen.join(","));
+      assert.ok(seen.includes("write after writeEof() threw"), seen.join(","));
+    });
   });
 });
