@@ -84,6 +84,14 @@ export {
   ForkingUnixStreamServerBase,
 } from "./src/mixins/forking.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
+export {
+  DatagramProtocolMixIn,
+  type DatagramProtocolServer,
+  UDPProtocolServer,
+  UDPProtocolServerBase,
+  UnixDatagramProtocolServer,
+  UnixDatagramProtocolServerBase,
+} from "./src/protocol/datagram_protocol_server.ts";
 // Handlers, their reader and writers, errors and transport types: the lean entrypoint, re-exported whole.
 export * from "./handlers.ts";
 export { type HandlerLocation, handlerLocation, loadHandlerClass, pickHandlerClass } from "./src/handler_location.ts";

@@ -202,8 +202,10 @@ class DenoStreamSocket implements StreamSocket {
       this.#wantDrain = false;
       this.#events?.drain();
     }
-    if (this.#writeClosing && this.#queue.length === 0) void this.#shutdownWrite();
-    if (this.#closing && this.#queue.length === 0) this.#finishClose();
+    // A consumer may write again from inside drain(): those bytes go out first, and this runs again after them.
+    if (this.#writing || this.#queue.length > 0) return;
+    if (this.#writeClosing) void this.#shutdownWrite();
+    if (this.#closing) this.#finishClose();
   }
 
   #nextChunk(): Uint8Array {

@@ -63,6 +63,8 @@ export class Connection {
   #drainWaiters: DrainWaiter[] = NO_WAITERS;
   #error: Error | null = null;
   #closed = false;
+  // Where input goes instead of the reader, once a consumer took it over (see divert()).
+  #tap: StreamSocketEvents | null = null;
   // Made on first use: most connections are never awaited, and 10,000 idle ones should not each hold a promise.
   #closedPromise: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
@@ -89,11 +91,15 @@ export class Connection {
       }
 
       data(chunk: Uint8Array): void {
-        this.#connection.reader.push(chunk);
+        const connection = this.#connection;
+        if (connection.#tap === null) connection.reader.push(chunk);
+        else connection.#tap.data(chunk);
       }
 
       end(): void {
-        this.#connection.reader.end();
+        const connection = this.#connection;
+        if (connection.#tap === null) connection.reader.end();
+        else connection.#tap.end();
       }
 
       error(error: Error): void {
@@ -101,10 +107,13 @@ export class Connection {
         connection.#error ??= error;
         connection.reader.fail(error);
         connection.#rejectWriters(error);
+        connection.#tap?.error(error);
       }
 
       drain(): void {
-        for (const waiter of this.#connection.#takeWaiters()) waiter.resolve();
+        const connection = this.#connection;
+        for (const waiter of connection.#takeWaiters()) waiter.resolve();
+        connection.#tap?.drain();
       }
 
       close(): void {
@@ -113,6 +122,7 @@ export class Connection {
         connection.reader.end();
         connection.#rejectWriters(connection.#error);
         connection.#resolveClosed?.();
+        connection.#tap?.close();
       }
     };
   }
@@ -204,6 +214,19 @@ export class Connection {
    */
   get socket(): StreamSocket {
     return this.#socket;
+  }
+
+  /**
+   * Hands the connection's input to `events` from now on, in place of {@link Connection.reader}: for handlers that take
+   * bytes as they arrive (the protocol handlers of `src/protocol/`). `data` and `end` go to `events` alone; `error`,
+   * `drain` and `close` go to it after the connection's own bookkeeping (`closed`, `whenClosed`, `sendAll` waiters).
+   * Bytes the reader holds already stay there, for the caller to take first. Once only.
+   *
+   * @throws {Error} when the input was diverted already
+   */
+  divert(events: StreamSocketEvents): void {
+    if (this.#tap !== null) throw new Error("the connection's input was diverted already");
+    this.#tap = events;
   }
 
   /** True once the connection is fully closed. */

@@ -18,47 +18,71 @@ const TRANSPORTS = ["tcp", "udp", "unix", ...(HAS_UNIX_DATAGRAM ? ["unix-dgram"]
 const HELLO = "hello world\n";
 
 describe("examples/echo.ts", () => {
-  for (const mode of ["sync", "async", "threading"]) {
-    for (const transport of TRANSPORTS) {
-      test(`--transport ${transport} --mode ${mode}: prints where it listens, echoes, and exits 0 on SIGTERM`, async () => {
-        const path = transport.startsWith("unix") ? socketPath("example") : undefined;
-        const program = startEcho(["--transport", transport, "--mode", mode, ...(path ? ["--path", path] : [])]);
-        try {
-          const address = await listeningAddress(program);
-          if (path !== undefined) assert.equal(address, path);
-          else assert.equal((address as [string, number])[0], "127.0.0.1");
-          if (transport === "tcp" || transport === "unix") {
-            const client = await LineClient.open(address);
-            try {
-              for (let i = 0; i < 3; i++) {
-                client.send(HELLO);
-                assert.equal(await client.readLine(), HELLO);
+  for (const handler of ["stream", "protocol"]) {
+    for (const mode of ["sync", "async", "threading"]) {
+      for (const transport of TRANSPORTS) {
+        // A datagram protocol is one object in the server's thread: the example refuses threading for it (below).
+        if (handler === "protocol" && mode === "threading" && !(transport === "tcp" || transport === "unix")) continue;
+        const shape = handler === "stream" ? "" : ` --handler ${handler}`;
+        test(`--transport ${transport} --mode ${mode}${shape}: prints where it listens, echoes, exits 0 on SIGTERM`, async () => {
+          const path = transport.startsWith("unix") ? socketPath("example") : undefined;
+          const program = startEcho([
+            "--transport",
+            transport,
+            "--mode",
+            mode,
+            "--handler",
+            handler,
+            ...(path ? ["--path", path] : []),
+          ]);
+          try {
+            const address = await listeningAddress(program);
+            if (path !== undefined) assert.equal(address, path);
+            else assert.equal((address as [string, number])[0], "127.0.0.1");
+            if (transport === "tcp" || transport === "unix") {
+              const client = await LineClient.open(address);
+              try {
+                for (let i = 0; i < 3; i++) {
+                  client.send(HELLO);
+                  assert.equal(await client.readLine(), HELLO);
+                }
+              } finally {
+                client.destroy();
               }
-            } finally {
-              client.destroy();
+              assert.equal(await exchange(address, "half-closed\n"), "half-closed\n");
+            } else {
+              for (let i = 0; i < 3; i++) {
+                const reply = transport === "udp"
+                  ? await udpExchange(address, HELLO)
+                  : await unixDatagramExchange(address as string, HELLO);
+                assert.equal(reply, HELLO);
+              }
             }
-            assert.equal(await exchange(address, "half-closed\n"), "half-closed\n");
-          } else {
-            for (let i = 0; i < 3; i++) {
-              const reply = transport === "udp"
-                ? await udpExchange(address, HELLO)
-                : await unixDatagramExchange(address as string, HELLO);
-              assert.equal(reply, HELLO);
-            }
+            // process.kill rather than child.kill: after child.kill(), Deno's node:child_process reports the signal it
+            // sent as the cause of exit even when the child handled it and exited 0.
+            process.kill(program.child.pid!, "SIGTERM");
+            const { code, signal } = await within(15000, program.exited, "exit after SIGTERM");
+            assert.deepEqual({ code, signal }, { code: 0, signal: null }, program.stderr());
+            assert.equal(program.stdout().trim().split("\n").length, 1, "one line on stdout");
+            if (path !== undefined) assert.equal(existsSync(path), false, "the socket file is removed");
+          } finally {
+            await stopEcho(program);
           }
-          // process.kill rather than child.kill: after child.kill(), Deno's node:child_process reports the signal it
-          // sent as the cause of exit even when the child handled it and exited 0.
-          process.kill(program.child.pid!, "SIGTERM");
-          const { code, signal } = await within(15000, program.exited, "exit after SIGTERM");
-          assert.deepEqual({ code, signal }, { code: 0, signal: null }, program.stderr());
-          assert.equal(program.stdout().trim().split("\n").length, 1, "one line on stdout");
-          if (path !== undefined) assert.equal(existsSync(path), false, "the socket file is removed");
-        } finally {
-          await stopEcho(program);
-        }
-      });
+        });
+      }
     }
   }
+
+  test("--handler protocol with a datagram transport and --mode threading: refused on stderr, a non-zero exit", async () => {
+    const program = startEcho(["--transport", "udp", "--mode", "threading", "--handler", "protocol"]);
+    try {
+      const { code } = await within(15000, program.exited);
+      assert.notEqual(code, 0);
+      assert.match(program.stderr(), /--handler protocol with --transport udp .*use --mode sync or async/);
+    } finally {
+      await stopEcho(program);
+    }
+  });
 
   test("--port 70000: one line on stderr saying the port must be 0-65535, and a non-zero exit", async () => {
     const program = startEcho(["--port", "70000"]);
