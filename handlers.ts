@@ -36,6 +36,15 @@ export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src
 export { SocketWriter } from "./src/socket_writer.ts";
 export { BytesWriter } from "./src/bytes_writer.ts";
 export { formatAddress } from "./src/address.ts";
+export { ProxyProtocolError, type ProxyProtocolErrorCode } from "./src/proxy/errors.ts";
+export {
+  PROXY_TLV,
+  type ProxyHeader,
+  type ProxySslInfo,
+  type ProxyTlv,
+  type ProxyTransportProtocol,
+  type ProxyVersion,
+} from "./src/proxy/header.ts";
 export type { ThreadingServerView } from "./src/threading/server_view.ts";
 export type { ForkedServerView } from "./src/forking/server_view.ts";
 export {

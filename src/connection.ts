@@ -5,6 +5,7 @@
  */
 import { BufferedReader } from "./buffered_reader.ts";
 import { SocketTimeoutError } from "./errors.ts";
+import type { ProxyHeader } from "./proxy/header.ts";
 import { RESOLVED } from "./resolved.ts";
 import type { SocketAddress, StreamSocket, StreamSocketEvents } from "./transport.ts";
 
@@ -46,6 +47,11 @@ export class Connection {
   readonly reader: BufferedReader;
   /** Milliseconds a `sendAll()` may wait for the peer to take bytes; `null` waits forever. */
   timeout: number | null = null;
+  /**
+   * The PROXY protocol header the connection started with, on a server with the `proxyProtocol` option (and in its
+   * workers and child processes); `null` otherwise.
+   */
+  proxyHeader: ProxyHeader | null = null;
   #socket: StreamSocket;
   // Shared and empty until a writer waits: most connections never wait, and each array costs every open one.
   #drainWaiters: DrainWaiter[] = NO_WAITERS;
@@ -104,9 +110,20 @@ export class Connection {
     };
   }
 
-  /** The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). */
+  /**
+   * The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). Behind a proxy speaking the
+   * PROXY protocol, this is the proxy: the client is {@link Connection.clientAddress}.
+   */
   get remoteAddress(): SocketAddress {
     return this.#socket.remoteAddress;
+  }
+
+  /**
+   * The client's address: the source a PROXY protocol header names, otherwise (no header; a LOCAL or UNKNOWN one)
+   * the peer's address. The `clientAddress` handlers get.
+   */
+  get clientAddress(): SocketAddress {
+    return this.proxyHeader?.source ?? this.#socket.remoteAddress;
   }
 
   /** This end's address. */

@@ -5,9 +5,13 @@
  */
 import { BaseServer, type BaseServerOptions, offerRequestDelivery, type RequestEntry } from "./base_server.ts";
 import type { RequestHandlerClass } from "./base_request_handler.ts";
+import { formatAddress } from "./address.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
 import { ServerStateError } from "./errors.ts";
+import { type ConnectionStage, PreparedConnections } from "./preamble.ts";
+import { ProxyProtocolError } from "./proxy/errors.ts";
+import { checkProxyProtocol, type ProxyProtocolOptions, readProxyHeader } from "./proxy/options.ts";
 import type { InetAddress, SocketAddress, StreamListener, StreamSocket, UnixAddress } from "./transport.ts";
 
 /** Options of stream servers. Each may also be set as a subclass field or getter. */
@@ -21,7 +25,20 @@ export interface TCPServerOptions extends BaseServerOptions {
   allowReuseAddress?: boolean;
   /** SO_REUSEPORT: several servers share the port (Deno needs `--unstable-net`; Node needs 22.12 or later). */
   allowReusePort?: boolean;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2, from HAProxy, nginx or a cloud load balancer),
+   * read before `verifyRequest()`: `clientAddress` is the client it names, and `request.proxyHeader` the whole header.
+   * A connection with an invalid, late or untrusted header is closed without a reply (see
+   * {@link TCPServer.handleRejectedConnection}). Default `null`: no header is expected (it is never guessed).
+   */
+  proxyProtocol?: ProxyProtocolOptions | null;
 }
+
+/**
+ * Set (to `true`) on the prototype of servers whose accepted connections read nothing until resumed (the forking
+ * servers', whose parent hands connections on unread): the connection preamble resumes them for the PROXY header only.
+ */
+export const CONNECTIONS_START_PAUSED: unique symbol = Symbol("connections start paused");
 
 /** How long a closed connection may take to hand its last queued bytes to a peer that does not read, in ms. */
 const LINGER = 30_000;
@@ -37,6 +54,8 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
   allowReuseAddress: boolean;
   /** SO_REUSEPORT. Default `false`. */
   allowReusePort: boolean;
+  /** The PROXY protocol (see {@link TCPServerOptions.proxyProtocol}). Default `null`: none. */
+  proxyProtocol: ProxyProtocolOptions | null;
 }
 
 /**
@@ -77,9 +96,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     this.prototype.requestQueueSize = 128;
     this.prototype.allowReuseAddress = false;
     this.prototype.allowReusePort = false;
+    this.prototype.proxyProtocol = null;
   }
 
   #listener: StreamListener | undefined;
+  #prepared: PreparedConnections | undefined;
   #boundPath: string | undefined;
   #closing: Promise<void> | undefined;
 
@@ -111,6 +132,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   /** Checks the address, then binds and listens (the runtimes do both in one step). */
   override async serverBind(): Promise<void> {
     if (this.#listener !== undefined) throw new ServerStateError("serverBind(): the server is already bound");
+    const stages = this.connectionStages();
     const runtime = this.runtime;
     const backlog = this.requestQueueSize;
     if (!Number.isInteger(backlog) || backlog < 1) {
@@ -130,10 +152,19 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         reusePort: this.allowReusePort,
       });
     }
-    offerRequestDelivery(this, this.#listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
-      const connection = new Connection(socket);
-      deliver(connection, connection.remoteAddress);
-    });
+    if (stages.length > 0) {
+      // Connections become requests once through their stages, some later than others: taken from the listener here.
+      this.#prepared = new PreparedConnections(
+        this.#listener,
+        stages,
+        (connection, error) => this.#rejected(connection, error),
+      );
+    } else {
+      offerRequestDelivery(this, this.#listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
+        const connection = new Connection(socket);
+        deliver(connection, connection.remoteAddress);
+      });
+    }
     this.serverAddress = this.#listener.address as ServerAddress;
   }
 
@@ -145,10 +176,55 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         "the server is not bound: call listen() (or serverBind() and serverActivate() when bindAndActivate is false)",
       );
     }
+    if (this.#prepared !== undefined) return this.#prepared.next();
     const socket = await listener.accept();
     if (socket === null) return null;
     const connection = new Connection(socket);
     return [connection, connection.remoteAddress];
+  }
+
+  /**
+   * The steps each accepted connection goes through before it becomes a request (before `verifyRequest()`), in
+   * order: reading the PROXY protocol header when {@link TCPServer.proxyProtocol} is set. Called once, when binding.
+   * Steps of different connections run concurrently; a step that throws closes its connection without a reply and
+   * the error goes to {@link TCPServer.handleRejectedConnection}. Override to add a step after these (call `super`).
+   */
+  connectionStages(): ConnectionStage[] {
+    const options = this.proxyProtocol;
+    if (options === null || options === undefined) return [];
+    if (typeof options !== "object") {
+      throw new TypeError(`proxyProtocol must be an options object or null, got ${typeof options}`);
+    }
+    const settings = checkProxyProtocol(options);
+    const paused = (this as { [CONNECTIONS_START_PAUSED]?: boolean })[CONNECTIONS_START_PAUSED] === true;
+    return [async (connection) => {
+      connection.proxyHeader = await readProxyHeader(connection, settings, paused);
+      return connection;
+    }];
+  }
+
+  /**
+   * Called for each connection closed before it became a request, because a connection stage refused it (a
+   * `ProxyProtocolError`: an invalid, late, untrusted or missing PROXY header). Prints one line to stderr, except for
+   * connections that closed or were reset without sending a header (`code` `"closed"`): health checks and port scans.
+   * Override to log or count otherwise; `handleError()` is not called, since no request was made.
+   */
+  handleRejectedConnection(connection: Connection, error: unknown): void | Promise<void> {
+    if (error instanceof ProxyProtocolError && error.code === "closed") return;
+    const reason = error instanceof Error ? error.message : String(error);
+    console.error(`Connection from ${formatAddress(connection.remoteAddress)} closed before its request: ${reason}`);
+  }
+
+  #rejected(connection: Connection, error: unknown): void {
+    let reporting: void | Promise<void>;
+    try {
+      reporting = this.handleRejectedConnection(connection, error);
+    } catch (failure) {
+      reporting = Promise.reject(failure);
+    }
+    void Promise.resolve(reporting).catch((failure) =>
+      console.error("handleRejectedConnection() itself failed; the server goes on:", failure)
+    );
   }
 
   /** Half-closes the connection (the client reads end of input), then `closeRequest()`. */
@@ -179,6 +255,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       try {
         await listener?.close();
       } finally {
+        this.#prepared?.close();
         if (this.#boundPath !== undefined) await this.runtime.removeFile(this.#boundPath).catch(() => {});
       }
       await super.serverClose();

@@ -9,6 +9,7 @@ import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts
 import { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
 import type { DatagramSocket, ParentChannel, SocketAddress, StreamSocket } from "../transport.ts";
+import { parseProxyHeader } from "../proxy/parser.ts";
 import { HandedSocket } from "./handed_socket.ts";
 import {
   fromBase64,
@@ -18,6 +19,9 @@ import {
   toBase64,
   type ToChild,
 } from "./protocol.ts";
+
+/** A header the parent accepted: any TLV length it allowed. */
+const PARSED_IN_PARENT = { maxTlvBytes: 65535 } as const;
 
 /** How long a closed connection may take to hand its last bytes to a peer that does not read (as `TCPServer`). */
 const LINGER = 30_000;
@@ -76,7 +80,12 @@ async function serveStream(
     reportError(message.clientAddress, new Error("the parent sent a stream request without its connection"));
     return false;
   }
-  const connection = new Connection(new HandedSocket(socket, message.localAddress, message.clientAddress));
+  const peer = message.remoteAddress ?? message.clientAddress;
+  const connection = new Connection(new HandedSocket(socket, message.localAddress, peer));
+  // Parsed again here (the parent checked it, with its own TLV cap): the handler sees the header the parent saw.
+  if (message.proxyHeader !== undefined) {
+    connection.proxyHeader = parseProxyHeader(fromBase64(message.proxyHeader), PARSED_IN_PARENT)!.header;
+  }
   // Data events come from the event loop, so these bytes, read by the parent, reach the reader before any others.
   if (message.prefix !== "") connection.reader.push(fromBase64(message.prefix));
   const ok = await runQuietly(connection, message.clientAddress, handlerClass, server);

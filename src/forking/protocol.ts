@@ -19,6 +19,10 @@ export interface ServeStream {
   readonly clientAddress: SocketAddress;
   /** The server's end of the connection. */
   readonly localAddress: SocketAddress;
+  /** The peer's address, when it differs from `clientAddress` (a proxy speaking the PROXY protocol). */
+  readonly remoteAddress?: SocketAddress;
+  /** The PROXY protocol header the parent read (base64 of its bytes), if any. */
+  readonly proxyHeader?: string;
   /** Bytes the parent read from the connection and did not consume (base64; usually empty). */
   readonly prefix: string;
   /** Exit after this request. */

@@ -43,7 +43,7 @@ import { ChildPool, type ChildPoolLimits, type PooledChild } from "../forking/ch
 import { fromBase64, toBase64 } from "../forking/protocol.ts";
 import { snapshotForChild } from "../forking/server_view.ts";
 import { handlerLocation } from "../handler_location.ts";
-import { TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
+import { CONNECTIONS_START_PAUSED, TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
 import type {
   ChildExit,
   ChildProcesses,
@@ -200,6 +200,8 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
       this.prototype.spareChildren = DEFAULT_SPARE_CHILDREN;
       this.prototype.requestsPerChild = 1;
       this.prototype.childPermissions = [];
+      // The parent hands connections on unread; only a PROXY protocol header is read here (see connectionStages()).
+      (this.prototype as { [CONNECTIONS_START_PAUSED]?: boolean })[CONNECTIONS_START_PAUSED] = true;
       // Python's ForkingMixIn.timeout: handleRequest() collects children every 300 s when idle.
       this.prototype.timeout = 300_000;
     }
@@ -289,6 +291,7 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
             );
           }
           const prefix = await takeBuffered(request);
+          const proxyHeader = request.proxyHeader;
           await pool.run(
             child,
             {
@@ -296,6 +299,9 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
               clientAddress: clientAddress as SocketAddress,
               localAddress: request.localAddress,
               prefix,
+              ...(proxyHeader === null
+                ? {}
+                : { remoteAddress: request.remoteAddress, proxyHeader: toBase64(proxyHeader.raw) }),
             },
             request.socket,
             () => {},

@@ -10,6 +10,7 @@
  * @module
  */
 import type { HandlerLocation } from "../handler_location.ts";
+import type { ProxyHeader } from "../proxy/header.ts";
 import type { SocketAddress } from "../transport.ts";
 import type { ErrorReport } from "./error_report.ts";
 
@@ -29,6 +30,8 @@ export type RequestStart =
     readonly clientAddress: unknown;
     readonly localAddress: SocketAddress;
     readonly remoteAddress: SocketAddress;
+    /** The connection's PROXY protocol header, read in the main thread. */
+    readonly proxyHeader: ProxyHeader | null;
   }
   | {
     readonly type: "datagram";

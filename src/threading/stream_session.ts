@@ -48,6 +48,7 @@ export class StreamSession extends RequestSession {
       clientAddress: this.#clientAddress,
       localAddress: connection.localAddress,
       remoteAddress: connection.remoteAddress,
+      proxyHeader: connection.proxyHeader,
     });
     const pumped = this.#pumpToWorker();
     // "closed" comes last, after every byte and the end of input, so the handler's reader loses nothing.

@@ -59,7 +59,9 @@ export class ThreadingWorker {
       case "stream": {
         const socket = new PortStreamSocket(message.id, message.localAddress, message.remoteAddress, this.#post);
         this.#requests.set(message.id, socket);
-        void this.#serve(message, new Connection(socket), message.clientAddress, () => socket.flushed());
+        const connection = new Connection(socket);
+        connection.proxyHeader = message.proxyHeader;
+        void this.#serve(message, connection, message.clientAddress, () => socket.flushed());
         return;
       }
       case "datagram": {

@@ -1,0 +1,145 @@
+/**
+ * The `proxyProtocol` option of stream servers, and reading the header off a connection with it.
+ *
+ * @module
+ */
+import type { Connection } from "../connection.ts";
+import { SocketTimeoutError } from "../errors.ts";
+import type { SocketAddress } from "../transport.ts";
+import { formatAddress } from "../address.ts";
+import { ProxyProtocolError } from "./errors.ts";
+import type { ProxyHeader, ProxyVersion } from "./header.ts";
+import { type CheckedParseOptions, checkParseOptions, endedEarly, examineWith, MIN_HEADER_LENGTH } from "./parser.ts";
+import { type TrustedPeerTest, trustedProxies } from "./trusted.ts";
+
+/** Default of {@link ProxyProtocolOptions.headerTimeout}, in milliseconds (the spec: at least 3 s, one TCP retransmit). */
+export const DEFAULT_HEADER_TIMEOUT = 3000;
+
+/**
+ * The PROXY protocol on a stream server: every connection must start with a header (it is never guessed), which is
+ * read before `verifyRequest()`; `clientAddress` is then the client the header names.
+ */
+export interface ProxyProtocolOptions {
+  /** Versions accepted: `["v1"]`, `["v2"]`, or `"any"` (default): either, but one is required. */
+  readonly versions?: readonly ProxyVersion[] | "any";
+  /**
+   * Peers allowed to send a header (see `trustedProxies()`): CIDRs (`"10.0.0.0/8"`), addresses (`"::1"`), `"unix"`
+   * for any unix-socket peer, unix paths. Other peers are closed at once. `null` (default) trusts every peer: set it
+   * whenever clients can reach the server other than through the proxy, or they can claim any address.
+   */
+  readonly trustedProxies?: readonly string[] | null;
+  /** Milliseconds a connection has to send its whole header (default 3000); then it is closed. */
+  readonly headerTimeout?: number;
+  /** Most bytes of v2 TLVs accepted (default 4096); a header announcing more is refused before it is read. */
+  readonly maxTlvBytes?: number;
+}
+
+/** {@link ProxyProtocolOptions} checked, ready for {@link readProxyHeader}. */
+export interface ProxyProtocolSettings {
+  /** Versions and TLV cap. */
+  readonly parse: CheckedParseOptions;
+  /** Whether a peer may send a header. */
+  readonly trusted: TrustedPeerTest;
+  /** Milliseconds for the whole header. */
+  readonly headerTimeout: number;
+}
+
+/**
+ * Checks the `proxyProtocol` option of a server.
+ *
+ * @throws {TypeError} when it is not an object, or an entry is malformed
+ * @throws {RangeError} when `headerTimeout` is not a positive number of milliseconds, or `maxTlvBytes` is out of range
+ */
+export function checkProxyProtocol(options: ProxyProtocolOptions): ProxyProtocolSettings {
+  const parse = checkParseOptions(options);
+  const headerTimeout = options.headerTimeout ?? DEFAULT_HEADER_TIMEOUT;
+  if (typeof headerTimeout !== "number" || !(headerTimeout > 0) || !Number.isFinite(headerTimeout)) {
+    throw new RangeError(`proxyProtocol.headerTimeout must be a positive number of milliseconds, got ${headerTimeout}`);
+  }
+  return { parse, trusted: trustedProxies(options.trustedProxies ?? null), headerTimeout };
+}
+
+/**
+ * Reads the PROXY protocol header a connection starts with, and only it: the bytes after it stay in
+ * `connection.reader`. Refuses an untrusted peer before reading anything.
+ *
+ * @param pausedAtAccept the connection reads nothing until resumed (a forking server's): resume it for the header,
+ * and pause it again after, so that the rest of its bytes stay in the socket for the child
+ * @throws {ProxyProtocolError} when the header is invalid, late, cut short, or from an untrusted peer
+ */
+export async function readProxyHeader(
+  connection: Connection,
+  settings: ProxyProtocolSettings,
+  pausedAtAccept = false,
+): Promise<ProxyHeader> {
+  const peer: SocketAddress = connection.remoteAddress;
+  if (!settings.trusted(peer)) {
+    throw new ProxyProtocolError(
+      "untrusted-peer",
+      `${formatAddress(peer)} is not a trusted proxy (proxyProtocol.trustedProxies): it may not send a PROXY header`,
+    );
+  }
+  const reader = connection.reader;
+  const savedTimeout = reader.timeout;
+  const deadline = Date.now() + settings.headerTimeout;
+  let received: Uint8Array = EMPTY;
+  if (pausedAtAccept) connection.socket.resume();
+  try {
+    let need = MIN_HEADER_LENGTH;
+    let line = false;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw late(settings.headerTimeout, received.length);
+      reader.timeout = left;
+      let chunk: Uint8Array;
+      try {
+        // Never more than the header can still take: what follows it stays in the reader, for the handler.
+        chunk = await (line ? reader.readline(need - received.length) : reader.read1(need - received.length));
+      } catch (error) {
+        if (error instanceof SocketTimeoutError) throw late(settings.headerTimeout, received.length);
+        throw endedEarly(received.length, error);
+      }
+      if (chunk.length === 0) throw endedEarly(received.length);
+      received = received.length === 0 ? chunk : join(received, chunk);
+      const found = examineWith(received, settings.parse);
+      if ("header" in found) {
+        if (reader.atEnd) await refuseReset(connection);
+        return found.header;
+      }
+      ({ need, line } = found);
+    }
+  } finally {
+    reader.timeout = savedTimeout;
+    if (pausedAtAccept) connection.socket.pause();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A connection that ended right after its header: when it was reset (a health check that connects, sends its header
+ * and resets), nobody can be served: refuse it quietly. A clean half-close goes on to the handler, which may answer.
+ */
+async function refuseReset(connection: Connection): Promise<void> {
+  try {
+    await connection.reader.read1(1);
+  } catch (error) {
+    throw new ProxyProtocolError("closed", "the connection was reset right after its PROXY protocol header", {
+      cause: error,
+    });
+  }
+}
+
+function late(timeout: number, received: number): ProxyProtocolError {
+  return new ProxyProtocolError(
+    "timeout",
+    `no complete PROXY protocol header within ${timeout} ms (proxyProtocol.headerTimeout); ${received} bytes arrived`,
+  );
+}
+
+function join(first: Uint8Array, second: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(first.length + second.length);
+  joined.set(first);
+  joined.set(second, first.length);
+  return joined;
+}
