@@ -94,6 +94,8 @@ export {
   readProxyHeader,
 } from "./src/proxy/options.ts";
 export {
+  type CheckedParseOptions,
+  checkParseOptions,
   DEFAULT_MAX_TLV_BYTES,
   examineProxyHeader,
   parseProxyHeader,

@@ -180,7 +180,11 @@ export class ProxyHeaderParser {
   #need = 1;
   #result: ProxyParseResult | null = null;
 
-  /** @param options versions accepted and the TLV cap */
+  /**
+   * Makes a parser that has seen nothing yet.
+   *
+   * @param options versions accepted and the TLV cap
+   */
   constructor(options: ProxyParseOptions = {}) {
     this.#options = checkParseOptions(options);
   }
@@ -191,13 +195,13 @@ export class ProxyHeaderParser {
   }
 
   /**
-   * Adds bytes. Returns the header and the bytes after it once it is complete (then again on every later call), or
-   * `null` while more are needed.
+   * Adds bytes. Returns the header and the bytes after it once it is complete, or `null` while more are needed. Once
+   * complete, every later call returns the same header, with `rest` the new chunk (all of it comes after the header).
    *
    * @throws {ProxyProtocolError} as soon as the bytes cannot be a valid header
    */
   push(chunk: Uint8Array): ProxyParseResult | null {
-    if (this.#result !== null) return this.#result;
+    if (this.#result !== null) return { header: this.#result.header, rest: chunk };
     if (chunk.length > 0) {
       this.#chunks.push(chunk);
       this.#size += chunk.length;
@@ -216,13 +220,12 @@ export class ProxyHeaderParser {
   }
 
   /**
-   * The input ended.
+   * The input ended: checks that a whole header came.
    *
    * @throws {ProxyProtocolError} `closed` when nothing arrived, `truncated` when the header is incomplete
    */
-  end(): ProxyParseResult {
-    if (this.#result !== null) return this.#result;
-    throw endedEarly(this.#size);
+  end(): void {
+    if (this.#result === null) throw endedEarly(this.#size);
   }
 }
 
@@ -496,9 +499,17 @@ function splitTlvs(bytes: Uint8Array, start: number, end: number, what: string):
 function parseTlvs(raw: Uint8Array, start: number): TlvFields {
   const tlvs = splitTlvs(raw, start, raw.length, "PROXY protocol v2 header");
   const fields: TlvFields = { tlvs };
+  // The checksum first: nothing in a damaged header is interpreted.
   let offset = start;
-  for (const tlv of tlvs) {
-    const { type, value } = tlv;
+  for (const { type, value } of tlvs) {
+    if (type === PROXY_TLV.CRC32C) {
+      if (value.length !== 4) throw badTlv(`the CRC32C TLV is ${value.length} bytes long; it must be 4`);
+      if (fields.crc32c !== undefined) throw badTlv("two CRC32C TLVs");
+      fields.crc32c = checkCrc32c(raw, offset + 3, value);
+    }
+    offset += 3 + value.length;
+  }
+  for (const { type, value } of tlvs) {
     switch (type) {
       case PROXY_TLV.ALPN:
         fields.alpn = utf8.decode(value);
@@ -506,22 +517,6 @@ function parseTlvs(raw: Uint8Array, start: number): TlvFields {
       case PROXY_TLV.AUTHORITY:
         fields.authority = utf8.decode(value);
         break;
-      case PROXY_TLV.CRC32C: {
-        if (value.length !== 4) throw badTlv(`the CRC32C TLV is ${value.length} bytes long; it must be 4`);
-        if (fields.crc32c !== undefined) throw badTlv("two CRC32C TLVs");
-        const expected = ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
-        // The checksum of the header with this field zeroed, computed in three spans rather than over a copy.
-        const field = offset + 3;
-        const actual = crc32c(raw.subarray(field + 4), crc32c(ZEROS, crc32c(raw.subarray(0, field))));
-        if (actual !== expected) {
-          throw new ProxyProtocolError(
-            "bad-crc32c",
-            `the PROXY protocol v2 header's CRC32C is 0x${hex32(expected)}, but its bytes give 0x${hex32(actual)}`,
-          );
-        }
-        fields.crc32c = expected;
-        break;
-      }
       case PROXY_TLV.UNIQUE_ID:
         if (value.length > MAX_UNIQUE_ID) {
           throw badTlv(`the unique id TLV is ${value.length} bytes long; at most ${MAX_UNIQUE_ID} are allowed`);
@@ -535,9 +530,22 @@ function parseTlvs(raw: Uint8Array, start: number): TlvFields {
         fields.netns = utf8.decode(value);
         break;
     }
-    offset += 3 + value.length;
   }
   return fields;
+}
+
+/** Checks the CRC32C whose 4 bytes are at `field`: of the header with that field zeroed. Returns it. */
+function checkCrc32c(raw: Uint8Array, field: number, value: Uint8Array): number {
+  const expected = ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
+  // Computed in three spans rather than over a zeroed copy.
+  const actual = crc32c(raw.subarray(field + 4), crc32c(ZEROS, crc32c(raw.subarray(0, field))));
+  if (actual !== expected) {
+    throw new ProxyProtocolError(
+      "bad-crc32c",
+      `the PROXY protocol v2 header's CRC32C is 0x${hex32(expected)}, but its bytes give 0x${hex32(actual)}`,
+    );
+  }
+  return expected;
 }
 
 function parseSsl(value: Uint8Array): ProxySslInfo {
