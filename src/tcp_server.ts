@@ -11,7 +11,7 @@ import { Connection } from "./connection.ts";
 import { ServerStateError } from "./errors.ts";
 import { type ConnectionStage, PreparedConnections } from "./preamble.ts";
 import { ProxyProtocolError } from "./proxy/errors.ts";
-import { checkProxyProtocol, type ProxyProtocolOptions, readProxyHeader } from "./proxy/options.ts";
+import { checkProxyProtocol, checkTrustedPeer, type ProxyProtocolOptions, readProxyHeader } from "./proxy/options.ts";
 import type { InetAddress, SocketAddress, StreamListener, StreamSocket, UnixAddress } from "./transport.ts";
 
 /** Options of stream servers. Each may also be set as a subclass field or getter. */
@@ -35,8 +35,9 @@ export interface TCPServerOptions extends BaseServerOptions {
 }
 
 /**
- * Set (to `true`) on the prototype of servers whose accepted connections read nothing until resumed (the forking
- * servers', whose parent hands connections on unread): the connection preamble resumes them for the PROXY header only.
+ * Set (to `true`) on the prototype of servers that must not read their connections (the forking servers': a connection
+ * the parent has read from does not survive the handoff intact on every runtime). Their preamble only checks that the
+ * peer is a trusted proxy; the PROXY header is read where the connection is served (in the child process).
  */
 export const CONNECTIONS_START_PAUSED: unique symbol = Symbol("connections start paused");
 
@@ -196,9 +197,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       throw new TypeError(`proxyProtocol must be an options object or null, got ${typeof options}`);
     }
     const settings = checkProxyProtocol(options);
-    const paused = (this as { [CONNECTIONS_START_PAUSED]?: boolean })[CONNECTIONS_START_PAUSED] === true;
+    if ((this as { [CONNECTIONS_START_PAUSED]?: boolean })[CONNECTIONS_START_PAUSED] === true) {
+      return [(connection) => (checkTrustedPeer(connection, settings), connection)];
+    }
     return [async (connection) => {
-      connection.proxyHeader = await readProxyHeader(connection, settings, paused);
+      connection.proxyHeader = await readProxyHeader(connection, settings);
       return connection;
     }];
   }

@@ -9,7 +9,8 @@ import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts
 import { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
 import type { DatagramSocket, ParentChannel, SocketAddress, StreamSocket } from "../transport.ts";
-import { parseProxyHeader } from "../proxy/parser.ts";
+import { ProxyProtocolError } from "../proxy/errors.ts";
+import { checkProxyProtocol, type ProxyProtocolOptions, readProxyHeader } from "../proxy/options.ts";
 import { HandedSocket } from "./handed_socket.ts";
 import {
   fromBase64,
@@ -19,9 +20,6 @@ import {
   toBase64,
   type ToChild,
 } from "./protocol.ts";
-
-/** A header the parent accepted: any TLV length it allowed. */
-const PARSED_IN_PARENT = { maxTlvBytes: 65535 } as const;
 
 /** How long a closed connection may take to hand its last bytes to a peer that does not read (as `TCPServer`). */
 const LINGER = 30_000;
@@ -80,15 +78,13 @@ async function serveStream(
     reportError(message.clientAddress, new Error("the parent sent a stream request without its connection"));
     return false;
   }
-  const peer = message.remoteAddress ?? message.clientAddress;
-  const connection = new Connection(new HandedSocket(socket, message.localAddress, peer));
-  // Parsed again here (the parent checked it, with its own TLV cap): the handler sees the header the parent saw.
-  if (message.proxyHeader !== undefined) {
-    connection.proxyHeader = parseProxyHeader(fromBase64(message.proxyHeader), PARSED_IN_PARENT)!.header;
-  }
+  const connection = new Connection(new HandedSocket(socket, message.localAddress, message.clientAddress));
   // Data events come from the event loop, so these bytes, read by the parent, reach the reader before any others.
   if (message.prefix !== "") connection.reader.push(fromBase64(message.prefix));
-  const ok = await runQuietly(connection, message.clientAddress, handlerClass, server);
+  let ok = true;
+  if (message.proxyProtocol === undefined || (await readHeader(connection, message.proxyProtocol))) {
+    ok = await runQuietly(connection, connection.clientAddress, handlerClass, server);
+  }
   // Python's shutdown_request, in the child: half-close, then close once the last bytes are out.
   connection.closeWrite();
   connection.close();
@@ -100,6 +96,29 @@ async function serveStream(
     if (!connection.closed) connection.abort();
   }
   return ok;
+}
+
+/**
+ * Reads the connection's PROXY protocol header, here where the connection is served. A refused one closes the
+ * connection without a reply and is reported as the parent's default `handleRejectedConnection()` would (this is no
+ * handler failure: the child goes on). True when the handler may run.
+ */
+async function readHeader(connection: Connection, options: ProxyProtocolOptions): Promise<boolean> {
+  try {
+    connection.proxyHeader = await readProxyHeader(
+      connection,
+      checkProxyProtocol({ ...options, trustedProxies: null }),
+    );
+    return true;
+  } catch (error) {
+    connection.abort();
+    if (!(error instanceof ProxyProtocolError && error.code === "closed")) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const peer = formatAddress(connection.remoteAddress);
+      console.error(`Connection from ${peer} closed before its request (in child process): ${reason}`);
+    }
+    return false;
+  }
 }
 
 async function serveDatagram(

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { ProxyProtocolOptions } from "../proxy/options.ts";
 import type { SocketAddress } from "../transport.ts";
 
 /** Parent to child: serve a stream request; the connection travels with this message. */
@@ -19,10 +20,11 @@ export interface ServeStream {
   readonly clientAddress: SocketAddress;
   /** The server's end of the connection. */
   readonly localAddress: SocketAddress;
-  /** The peer's address, when it differs from `clientAddress` (a proxy speaking the PROXY protocol). */
-  readonly remoteAddress?: SocketAddress;
-  /** The PROXY protocol header the parent read (base64 of its bytes), if any. */
-  readonly proxyHeader?: string;
+  /**
+   * The server's `proxyProtocol` option, when set: the child reads the header (the parent reads nothing from the
+   * connection; it checked the peer is trusted), and `clientAddress` is then the source it names.
+   */
+  readonly proxyProtocol?: ProxyProtocolOptions;
   /** Bytes the parent read from the connection and did not consume (base64; usually empty). */
   readonly prefix: string;
   /** Exit after this request. */

@@ -42,6 +42,7 @@ import { UnsupportedError } from "../errors.ts";
 import { ChildPool, type ChildPoolLimits, type PooledChild } from "../forking/child_pool.ts";
 import { fromBase64, toBase64 } from "../forking/protocol.ts";
 import { snapshotForChild } from "../forking/server_view.ts";
+import type { ProxyProtocolOptions } from "../proxy/options.ts";
 import { handlerLocation } from "../handler_location.ts";
 import { CONNECTIONS_START_PAUSED, TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
 import type {
@@ -200,7 +201,7 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
       this.prototype.spareChildren = DEFAULT_SPARE_CHILDREN;
       this.prototype.requestsPerChild = 1;
       this.prototype.childPermissions = [];
-      // The parent hands connections on unread; only a PROXY protocol header is read here (see connectionStages()).
+      // The parent hands connections on unread: a PROXY protocol header is read in the child (see connectionStages()).
       (this.prototype as { [CONNECTIONS_START_PAUSED]?: boolean })[CONNECTIONS_START_PAUSED] = true;
       // Python's ForkingMixIn.timeout: handleRequest() collects children every 300 s when idle.
       this.prototype.timeout = 300_000;
@@ -291,7 +292,6 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
             );
           }
           const prefix = await takeBuffered(request);
-          const proxyHeader = request.proxyHeader;
           await pool.run(
             child,
             {
@@ -299,9 +299,7 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
               clientAddress: clientAddress as SocketAddress,
               localAddress: request.localAddress,
               prefix,
-              ...(proxyHeader === null
-                ? {}
-                : { remoteAddress: request.remoteAddress, proxyHeader: toBase64(proxyHeader.raw) }),
+              ...proxyProtocolOf(this),
             },
             request.socket,
             () => {},
@@ -454,6 +452,14 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
     }
   }
   return ForkingServerMixIn;
+}
+
+/** The `proxyProtocol` option of a stream server, for its children to read the header with (JSON data). */
+function proxyProtocolOf(server: unknown): { proxyProtocol?: ProxyProtocolOptions } {
+  const options = (server as { proxyProtocol?: ProxyProtocolOptions | null }).proxyProtocol;
+  if (options === null || options === undefined) return {};
+  const { versions, headerTimeout, maxTlvBytes } = options;
+  return { proxyProtocol: { versions, headerTimeout, maxTlvBytes } };
 }
 
 /** Bytes the parent read from the connection and its handler did not consume (base64), for the child to read first. */

@@ -60,30 +60,36 @@ export function checkProxyProtocol(options: ProxyProtocolOptions): ProxyProtocol
 }
 
 /**
+ * Refuses a connection whose peer is not one of the trusted proxies. Reads nothing.
+ *
+ * @throws {ProxyProtocolError} `untrusted-peer`
+ */
+export function checkTrustedPeer(connection: Connection, settings: ProxyProtocolSettings): void {
+  const peer: SocketAddress = connection.remoteAddress;
+  if (settings.trusted(peer)) return;
+  throw new ProxyProtocolError(
+    "untrusted-peer",
+    `${formatAddress(peer)} is not a trusted proxy (proxyProtocol.trustedProxies): it may not send a PROXY header`,
+  );
+}
+
+/**
  * Reads the PROXY protocol header a connection starts with, and only it: the bytes after it stay in
  * `connection.reader`. Refuses an untrusted peer before reading anything.
  *
- * @param pausedAtAccept the connection reads nothing until resumed (a forking server's): resume it for the header,
- * and pause it again after, so that the rest of its bytes stay in the socket for the child
+ * @example A server of your own reading the header
+ * ```ts ignore
+ * const header = await readProxyHeader(connection, checkProxyProtocol({ versions: ["v2"] }));
+ * ```
+ *
  * @throws {ProxyProtocolError} when the header is invalid, late, cut short, or from an untrusted peer
  */
-export async function readProxyHeader(
-  connection: Connection,
-  settings: ProxyProtocolSettings,
-  pausedAtAccept = false,
-): Promise<ProxyHeader> {
-  const peer: SocketAddress = connection.remoteAddress;
-  if (!settings.trusted(peer)) {
-    throw new ProxyProtocolError(
-      "untrusted-peer",
-      `${formatAddress(peer)} is not a trusted proxy (proxyProtocol.trustedProxies): it may not send a PROXY header`,
-    );
-  }
+export async function readProxyHeader(connection: Connection, settings: ProxyProtocolSettings): Promise<ProxyHeader> {
+  checkTrustedPeer(connection, settings);
   const reader = connection.reader;
   const savedTimeout = reader.timeout;
   const deadline = Date.now() + settings.headerTimeout;
   let received: Uint8Array = EMPTY;
-  if (pausedAtAccept) connection.socket.resume();
   try {
     let need = MIN_HEADER_LENGTH;
     let line = false;
@@ -103,26 +109,44 @@ export async function readProxyHeader(
       received = received.length === 0 ? chunk : join(received, chunk);
       const found = examineWith(received, settings.parse);
       if ("header" in found) {
-        if (reader.atEnd) await refuseReset(connection);
+        if (reader.buffered === 0 && isOwnConnection(found.header, connection)) await refuseReset(connection);
         return found.header;
       }
       ({ need, line } = found);
     }
   } finally {
     reader.timeout = savedTimeout;
-    if (pausedAtAccept) connection.socket.pause();
   }
 }
 
 const EMPTY = new Uint8Array(0);
 
 /**
- * A connection that ended right after its header: when it was reset (a health check that connects, sends its header
- * and resets), nobody can be served: refuse it quietly. A clean half-close goes on to the handler, which may answer.
+ * Whether the header speaks of the proxy's own connection, as a load balancer's health check does: LOCAL, or (v1, and
+ * v2 from some proxies) a source and destination that are the socket's own endpoints.
+ */
+function isOwnConnection(header: ProxyHeader, connection: Connection): boolean {
+  if (header.command === "LOCAL") return true;
+  return sameAddress(header.source, connection.remoteAddress) &&
+    sameAddress(header.destination, connection.localAddress);
+}
+
+function sameAddress(a: SocketAddress | null, b: SocketAddress): boolean {
+  if (a === null || typeof a === "string" || typeof b === "string") return a === b;
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+/**
+ * A health check connects, sends its header and resets (HAProxy's `check`): the reset follows the header at once.
+ * Given one turn of the event loop to arrive, it is refused quietly here instead of failing the handler. A clean
+ * half-close goes on to the handler, which may still answer; so does a check that goes on (HAProxy's tcp-check).
  */
 async function refuseReset(connection: Connection): Promise<void> {
+  const reader = connection.reader;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (!reader.atEnd) return;
   try {
-    await connection.reader.read1(1);
+    await reader.read1(1);
   } catch (error) {
     throw new ProxyProtocolError("closed", "the connection was reset right after its PROXY protocol header", {
       cause: error,
