@@ -49,7 +49,8 @@ export class Connection {
   timeout: number | null = null;
   /**
    * The PROXY protocol header the connection started with, on a server with the `proxyProtocol` option (and in its
-   * workers and child processes); `null` otherwise.
+   * workers and child processes); `null` otherwise. After a LOCAL header (a proxy's health check), a reset by the
+   * peer reads as end of input rather than as an error: that is how checks hang up.
    */
   proxyHeader: ProxyHeader | null = null;
   #socket: StreamSocket;
@@ -91,6 +92,12 @@ export class Connection {
 
       error(error: Error): void {
         const connection = this.#connection;
+        // A proxy's own connection (a PROXY protocol LOCAL header: a health check) ends with a reset once it has its
+        // answer: that is its end of input, not a failure of the handler.
+        if (connection.proxyHeader?.command === "LOCAL" && (error as { code?: unknown }).code === "ECONNRESET") {
+          connection.reader.end();
+          return;
+        }
         connection.#error ??= error;
         connection.reader.fail(error);
         connection.#rejectWriters(error);

@@ -67,6 +67,10 @@ export function checkProxyProtocol(options: ProxyProtocolOptions): ProxyProtocol
 export function checkTrustedPeer(connection: Connection, settings: ProxyProtocolSettings): void {
   const peer: SocketAddress = connection.remoteAddress;
   if (settings.trusted(peer)) return;
+  // No address (Node and Bun report none for a connection reset before it was accepted): a health check, gone.
+  if (typeof peer !== "string" && (typeof peer[0] !== "string" || peer[0] === "")) {
+    throw new ProxyProtocolError("closed", "the connection was reset before its peer's address could be read");
+  }
   throw new ProxyProtocolError(
     "untrusted-peer",
     `${formatAddress(peer)} is not a trusted proxy (proxyProtocol.trustedProxies): it may not send a PROXY header`,
@@ -75,7 +79,8 @@ export function checkTrustedPeer(connection: Connection, settings: ProxyProtocol
 
 /**
  * Reads the PROXY protocol header a connection starts with, and only it: the bytes after it stay in
- * `connection.reader`. Refuses an untrusted peer before reading anything.
+ * `connection.reader`; the header is also set as `connection.proxyHeader`. Refuses an untrusted peer before reading
+ * anything.
  *
  * @example A server of your own reading the header
  * ```ts ignore
@@ -109,6 +114,7 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
       received = received.length === 0 ? chunk : join(received, chunk);
       const found = examineWith(received, settings.parse);
       if ("header" in found) {
+        connection.proxyHeader = found.header;
         if (reader.buffered === 0 && isOwnConnection(found.header, connection)) await refuseReset(connection);
         return found.header;
       }
@@ -136,21 +142,30 @@ function sameAddress(a: SocketAddress | null, b: SocketAddress): boolean {
   return a[0] === b[0] && a[1] === b[1];
 }
 
+/** How long a health check's header may wait for the reset that follows it, in milliseconds (see `refuseReset`). */
+const CHECK_RESET_WINDOW = 50;
+/** How often that wait looks for the reset, or for bytes that make it moot. */
+const CHECK_POLL = 2;
+
 /**
- * A health check connects, sends its header and resets (HAProxy's `check`): the reset follows the header at once.
- * Given one turn of the event loop to arrive, it is refused quietly here instead of failing the handler. A clean
- * half-close goes on to the handler, which may still answer; so does a check that goes on (HAProxy's tcp-check).
+ * A health check connects, sends its header and resets (HAProxy's `check` with `send-proxy`), the reset a moment
+ * after the header. Waited for (up to {@link CHECK_RESET_WINDOW} ms, and only for a header that names the proxy's own
+ * connection with nothing after it yet), it is refused quietly here instead of failing the handler. Bytes that
+ * arrive, or a clean half-close, end the wait: the handler runs (HAProxy's tcp-check).
  */
 async function refuseReset(connection: Connection): Promise<void> {
   const reader = connection.reader;
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  if (!reader.atEnd) return;
-  try {
-    await reader.read1(1);
-  } catch (error) {
-    throw new ProxyProtocolError("closed", "the connection was reset right after its PROXY protocol header", {
-      cause: error,
-    });
+  const deadline = Date.now() + CHECK_RESET_WINDOW;
+  while (!connection.closed && reader.buffered === 0 && !reader.atEnd && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, CHECK_POLL));
+  }
+  let reset = connection.closed;
+  if (!reset && reader.atEnd) {
+    // Ended: cleanly (a half-close, which the handler may answer), or by a reset, which the read rethrows.
+    reset = await reader.read1(1).then(() => false, () => true);
+  }
+  if (reset) {
+    throw new ProxyProtocolError("closed", "the proxy's own connection (a health check) closed after its header");
   }
 }
 

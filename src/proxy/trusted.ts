@@ -106,7 +106,7 @@ export function trustedProxies(entries: readonly string[] | null): TrustedPeerTe
   }
   return (peer) => {
     if (typeof peer === "string") return anyUnix || paths.has(peer);
-    if (!Array.isArray(peer)) return false;
+    if (!Array.isArray(peer) || typeof peer[0] !== "string") return false;
     const bytes = parseHost(peer[0]);
     if (bytes === null) return false;
     return networks.some((network) => contains(network, bytes));
