@@ -84,7 +84,6 @@ export {
   ForkingUnixStreamServerBase,
 } from "./src/mixins/forking.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
-export { CONNECTIONS_START_PAUSED } from "./src/tcp_server.ts";
 export type { ConnectionStage } from "./src/preamble.ts";
 export {
   checkProxyProtocol,

@@ -282,6 +282,33 @@ describe("PROXY protocol: what a server refuses, and what it accepts", () => {
     });
   });
 
+  test("forking: an untrusted peer is refused by the parent; a late header by the child, after headerTimeout", async () => {
+    const untrusting = new ForkingTCPServer(["127.0.0.1", 0], ProxyReport, {
+      spareChildren: 0,
+      proxyProtocol: { trustedProxies: ["10.0.0.0/8"] },
+    });
+    const rejected = recordRejections(untrusting);
+    await serving(untrusting, async () => {
+      assert.equal((await talk(untrusting.serverAddress, [V1])).received, "");
+      assert.equal(untrusting.activeChildren.size, 0, "no child was started for it");
+    });
+    assert.deepEqual(codesOf(rejected), ["untrusted-peer"]);
+    const server = new ForkingTCPServer(["127.0.0.1", 0], ProxyReport, {
+      spareChildren: 1,
+      proxyProtocol: { headerTimeout: 300 },
+    });
+    const errors = recordErrors(server);
+    await serving(server, async () => {
+      await waitFor(() => server.activeChildren.size === 1, 10000, "the spare child");
+      const started = Date.now();
+      const late = await talk(server.serverAddress, ["PROXY TCP4 1.2"], { keepOpen: true });
+      assert.equal(late.received, "");
+      assert.ok(Date.now() - started >= 250, `closed after the timeout (${Date.now() - started} ms)`);
+      assert.deepEqual(reportOf(await talk(server.serverAddress, [V1])).report.client, ["203.0.113.7", 40001]);
+    });
+    assert.deepEqual(errors, []);
+  });
+
   test('unix peers: trusted with "unix", refused by a list of CIDRs', async () => {
     for (const [trustedProxies, served] of [[["unix"], true], [["127.0.0.1"], false]] as const) {
       const server = new AsyncUnixStreamServer(socketPath("proxy"), ProxyReport, {
