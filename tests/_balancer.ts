@@ -1,8 +1,17 @@
 // Shared by the tests behind real load balancers (HAProxy, nginx): free ports, clients from chosen addresses, and
 // what a backend reports.
+import type { ChildProcess } from "node:child_process";
 import net from "node:net";
 import { type Connection, ProxyProtocolError, type SocketAddress, type TCPServer } from "../mod.ts";
 import { type AnyServer, recordErrors, within } from "./_helpers.ts";
+
+/** Stops a balancer this test started (by its pid, with SIGTERM) and waits for it to exit. */
+export async function stopProcess(child: ChildProcess | undefined, name: string): Promise<void> {
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  process.kill(child.pid, "SIGTERM");
+  await within(5000, exited, `${name} exit`);
+}
 
 /** A port in the test range below the ephemeral one, free now. */
 export async function freePort(): Promise<number> {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { AsyncTCPServer, AsyncUnixStreamServer } from "../mod.ts";
-import { ask, freePort, watch } from "./_balancer.ts";
+import { ask, freePort, stopProcess, watch } from "./_balancer.ts";
 import { sleep, within } from "./_helpers.ts";
 import { ProxyReport } from "./proxy_handlers.ts";
 
@@ -170,11 +170,7 @@ backend be_check
       console.error(`HAProxy said:\n${output}`);
       throw error;
     } finally {
-      if (haproxy?.pid !== undefined && haproxy.exitCode === null) {
-        const exited = new Promise((resolve) => haproxy!.once("exit", resolve));
-        process.kill(haproxy.pid, "SIGTERM");
-        await within(5000, exited, "HAProxy exit");
-      }
+      await stopProcess(haproxy, "HAProxy");
       for (const server of servers) {
         await server.shutdown();
         await server.serverClose();

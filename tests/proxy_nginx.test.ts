@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { AsyncTCPServer } from "../mod.ts";
-import { ask, freePort, type Report, watch } from "./_balancer.ts";
+import { ask, freePort, type Report, stopProcess, watch } from "./_balancer.ts";
 import { sleep, within } from "./_helpers.ts";
 import { ProxyReport } from "./proxy_handlers.ts";
 
@@ -100,11 +100,7 @@ stream {
       console.error(`nginx said:\n${output}`);
       throw error;
     } finally {
-      if (nginx?.pid !== undefined && nginx.exitCode === null) {
-        const exited = new Promise((resolve) => nginx!.once("exit", resolve));
-        process.kill(nginx.pid, "SIGTERM");
-        await within(5000, exited, "nginx exit");
-      }
+      await stopProcess(nginx, "nginx");
       await backend.shutdown();
       await backend.serverClose();
       await loop;

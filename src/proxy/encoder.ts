@@ -5,29 +5,14 @@
  */
 import type { SocketAddress } from "../transport.ts";
 import { crc32c } from "./crc32c.ts";
-import { PROXY_TLV, type ProxyTlv, type ProxyTransportProtocol } from "./header.ts";
+import { PROXY_TLV, type ProxySslInfo, type ProxyTlv, type ProxyTransportProtocol } from "./header.ts";
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip.ts";
 import { V2_SIGNATURE } from "./parser.ts";
 
 const encoder = new TextEncoder();
 
-/** The `PP2_TYPE_SSL` TLV to send. */
-export interface ProxySslInit {
-  /** Bit field: 0x01 TLS, 0x02 certificate on this connection, 0x04 on this session. */
-  readonly client: number;
-  /** 0 when the client's certificate was verified. */
-  readonly verify: number;
-  /** `PP2_SUBTYPE_SSL_VERSION`. */
-  readonly version?: string;
-  /** `PP2_SUBTYPE_SSL_CN`. */
-  readonly cn?: string;
-  /** `PP2_SUBTYPE_SSL_CIPHER`. */
-  readonly cipher?: string;
-  /** `PP2_SUBTYPE_SSL_SIG_ALG`. */
-  readonly sigAlg?: string;
-  /** `PP2_SUBTYPE_SSL_KEY_ALG`. */
-  readonly keyAlg?: string;
-}
+/** The `PP2_TYPE_SSL` TLV to send: what the parser gives, its sub-TLVs aside. */
+export type ProxySslInit = Omit<ProxySslInfo, "tlvs">;
 
 /** What {@link encodeProxyHeader} writes. */
 export interface ProxyHeaderInit {
