@@ -91,7 +91,7 @@ export class PreparedConnections {
           socket.abort();
           return;
         }
-        this.#prepare(new Connection(socket));
+        void this.#prepare(new Connection(socket));
       }
     } catch (error) {
       const waiter = this.#waiter;

@@ -39,7 +39,7 @@ export interface TCPServerOptions extends BaseServerOptions {
  * the parent has read from does not survive the handoff intact on every runtime). Their preamble only checks that the
  * peer is a trusted proxy; the PROXY header is read where the connection is served (in the child process).
  */
-export const CONNECTIONS_START_PAUSED: unique symbol = Symbol("connections start paused");
+export const CONNECTIONS_HANDED_ON_UNREAD: unique symbol = Symbol("connections handed on unread");
 
 /** How long a closed connection may take to hand its last queued bytes to a peer that does not read, in ms. */
 const LINGER = 30_000;
@@ -197,13 +197,10 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       throw new TypeError(`proxyProtocol must be an options object or null, got ${typeof options}`);
     }
     const settings = checkProxyProtocol(options);
-    if ((this as { [CONNECTIONS_START_PAUSED]?: boolean })[CONNECTIONS_START_PAUSED] === true) {
+    if ((this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] === true) {
       return [(connection) => (checkTrustedPeer(connection, settings), connection)];
     }
-    return [async (connection) => {
-      connection.proxyHeader = await readProxyHeader(connection, settings);
-      return connection;
-    }];
+    return [async (connection) => (await readProxyHeader(connection, settings), connection)];
   }
 
   /**

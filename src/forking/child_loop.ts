@@ -11,6 +11,7 @@ import type { DatagramRequest } from "../datagram_request_handler.ts";
 import type { DatagramSocket, ParentChannel, SocketAddress, StreamSocket } from "../transport.ts";
 import { ProxyProtocolError } from "../proxy/errors.ts";
 import { checkProxyProtocol, type ProxyProtocolOptions, readProxyHeader } from "../proxy/options.ts";
+import { parseProxyHeader } from "../proxy/parser.ts";
 import { HandedSocket } from "./handed_socket.ts";
 import {
   fromBase64,
@@ -78,7 +79,12 @@ async function serveStream(
     reportError(message.clientAddress, new Error("the parent sent a stream request without its connection"));
     return false;
   }
-  const connection = new Connection(new HandedSocket(socket, message.localAddress, message.clientAddress));
+  const peer = message.remoteAddress ?? message.clientAddress;
+  const connection = new Connection(new HandedSocket(socket, message.localAddress, peer));
+  // Read in the parent (runInParent()), and checked there: parsed again, with any TLV length the parent allowed.
+  if (message.proxyHeader !== undefined) {
+    connection.proxyHeader = parseProxyHeader(fromBase64(message.proxyHeader), { maxTlvBytes: 65535 })!.header;
+  }
   // Data events come from the event loop, so these bytes, read by the parent, reach the reader before any others.
   if (message.prefix !== "") connection.reader.push(fromBase64(message.prefix));
   let ok = true;

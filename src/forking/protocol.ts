@@ -25,6 +25,10 @@ export interface ServeStream {
    * connection; it checked the peer is trusted), and `clientAddress` is then the source it names.
    */
   readonly proxyProtocol?: ProxyProtocolOptions;
+  /** The PROXY protocol header the parent already read (base64 of its bytes; `runInParent()`), if any. */
+  readonly proxyHeader?: string;
+  /** With `proxyHeader`: the real peer (`clientAddress` is the header's source). */
+  readonly remoteAddress?: SocketAddress;
   /** Bytes the parent read from the connection and did not consume (base64; usually empty). */
   readonly prefix: string;
   /** Exit after this request. */
