@@ -5,17 +5,10 @@
  * @module
  */
 import type { SocketAddress } from "../transport.ts";
-import { crc32c } from "./crc32c.ts";
 import { ProxyProtocolError } from "./errors.ts";
-import {
-  PROXY_TLV,
-  type ProxyHeader,
-  type ProxySslInfo,
-  type ProxyTlv,
-  type ProxyTransportProtocol,
-  type ProxyVersion,
-} from "./header.ts";
+import type { ProxyHeader, ProxyTransportProtocol, ProxyVersion } from "./header.ts";
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip.ts";
+import { copy, parseTlvs } from "./tlvs.ts";
 
 /** The 12 bytes every v2 header starts with. */
 export const V2_SIGNATURE: Uint8Array = Uint8Array.of(
@@ -45,10 +38,8 @@ const LF = 0x0a;
 /** Address block length of each v2 family: AF_UNSPEC, AF_INET, AF_INET6, AF_UNIX. */
 const ADDRESS_LENGTHS = [0, 12, 36, 216] as const;
 const UNIX_PATH_BYTES = 108;
-const MAX_UNIQUE_ID = 128;
 const PORT = /^(0|[1-9]\d{0,4})$/;
 const utf8 = new TextDecoder();
-const ZEROS = new Uint8Array(4);
 
 /** What the parser accepts. */
 export interface ProxyParseOptions {
@@ -255,11 +246,6 @@ function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
   return joined;
 }
 
-/** A copy of bytes `start` to `end` (never `slice()`: on a Node `Buffer` that is a view). */
-function copy(bytes: Uint8Array, start: number, end: number): Uint8Array {
-  return new Uint8Array(bytes.subarray(start, end));
-}
-
 function hexOf(bytes: Uint8Array, count = 16): string {
   return Array.from(bytes.subarray(0, count), (byte) => byte.toString(16).padStart(2, "0")).join(" ");
 }
@@ -460,114 +446,4 @@ function unixPath(raw: Uint8Array, offset: number): string {
   const field = raw.subarray(offset, offset + UNIX_PATH_BYTES);
   const end = field.indexOf(0);
   return utf8.decode(end < 0 ? field : field.subarray(0, end));
-}
-
-interface TlvFields {
-  tlvs: ProxyTlv[];
-  alpn?: string;
-  authority?: string;
-  crc32c?: number;
-  uniqueId?: Uint8Array;
-  ssl?: ProxySslInfo;
-  netns?: string;
-}
-
-function splitTlvs(bytes: Uint8Array, start: number, end: number, what: string): ProxyTlv[] {
-  const tlvs: ProxyTlv[] = [];
-  let offset = start;
-  while (offset < end) {
-    if (end - offset < 3) {
-      throw new ProxyProtocolError(
-        "bad-tlv",
-        `${end - offset} stray bytes at the end of the ${what}: a TLV takes 3 or more`,
-      );
-    }
-    const type = bytes[offset];
-    const length = (bytes[offset + 1] << 8) | bytes[offset + 2];
-    if (offset + 3 + length > end) {
-      throw new ProxyProtocolError(
-        "bad-tlv",
-        `TLV 0x${type.toString(16).padStart(2, "0")} of ${length} bytes runs past the end of the ${what}`,
-      );
-    }
-    tlvs.push({ type, value: copy(bytes, offset + 3, offset + 3 + length) });
-    offset += 3 + length;
-  }
-  return tlvs;
-}
-
-function parseTlvs(raw: Uint8Array, start: number): TlvFields {
-  const tlvs = splitTlvs(raw, start, raw.length, "PROXY protocol v2 header");
-  const fields: TlvFields = { tlvs };
-  // The checksum first: nothing in a damaged header is interpreted.
-  let offset = start;
-  for (const { type, value } of tlvs) {
-    if (type === PROXY_TLV.CRC32C) {
-      if (value.length !== 4) throw badTlv(`the CRC32C TLV is ${value.length} bytes long; it must be 4`);
-      if (fields.crc32c !== undefined) throw badTlv("two CRC32C TLVs");
-      fields.crc32c = checkCrc32c(raw, offset + 3, value);
-    }
-    offset += 3 + value.length;
-  }
-  for (const { type, value } of tlvs) {
-    switch (type) {
-      case PROXY_TLV.ALPN:
-        fields.alpn = utf8.decode(value);
-        break;
-      case PROXY_TLV.AUTHORITY:
-        fields.authority = utf8.decode(value);
-        break;
-      case PROXY_TLV.UNIQUE_ID:
-        if (value.length > MAX_UNIQUE_ID) {
-          throw badTlv(`the unique id TLV is ${value.length} bytes long; at most ${MAX_UNIQUE_ID} are allowed`);
-        }
-        fields.uniqueId = value;
-        break;
-      case PROXY_TLV.SSL:
-        fields.ssl = parseSsl(value);
-        break;
-      case PROXY_TLV.NETNS:
-        fields.netns = utf8.decode(value);
-        break;
-    }
-  }
-  return fields;
-}
-
-/** Checks the CRC32C whose 4 bytes are at `field`: of the header with that field zeroed. Returns it. */
-function checkCrc32c(raw: Uint8Array, field: number, value: Uint8Array): number {
-  const expected = ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
-  // Computed in three spans rather than over a zeroed copy.
-  const actual = crc32c(raw.subarray(field + 4), crc32c(ZEROS, crc32c(raw.subarray(0, field))));
-  if (actual !== expected) {
-    throw new ProxyProtocolError(
-      "bad-crc32c",
-      `the PROXY protocol v2 header's CRC32C is 0x${hex32(expected)}, but its bytes give 0x${hex32(actual)}`,
-    );
-  }
-  return expected;
-}
-
-function parseSsl(value: Uint8Array): ProxySslInfo {
-  if (value.length < 5) throw badTlv(`the SSL TLV is ${value.length} bytes long; it takes 5 or more`);
-  const verify = ((value[1] << 24) | (value[2] << 16) | (value[3] << 8) | value[4]) >>> 0;
-  const tlvs = splitTlvs(value, 5, value.length, "SSL TLV");
-  const info: { -readonly [K in keyof ProxySslInfo]: ProxySslInfo[K] } = { client: value[0], verify, tlvs };
-  for (const { type, value: sub } of tlvs) {
-    const text = utf8.decode(sub);
-    if (type === PROXY_TLV.SSL_VERSION) info.version = text;
-    else if (type === PROXY_TLV.SSL_CN) info.cn = text;
-    else if (type === PROXY_TLV.SSL_CIPHER) info.cipher = text;
-    else if (type === PROXY_TLV.SSL_SIG_ALG) info.sigAlg = text;
-    else if (type === PROXY_TLV.SSL_KEY_ALG) info.keyAlg = text;
-  }
-  return info;
-}
-
-function badTlv(what: string): ProxyProtocolError {
-  return new ProxyProtocolError("bad-tlv", `malformed PROXY protocol v2 TLV: ${what}`);
-}
-
-function hex32(value: number): string {
-  return value.toString(16).padStart(8, "0");
 }
