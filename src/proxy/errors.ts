@@ -30,7 +30,10 @@ export type ProxyProtocolErrorCode =
   | "bad-crc32c"
   /** The connection ended in the middle of the header. */
   | "truncated"
-  /** The connection ended, or was reset, before it sent a byte: a health check or a port scan, not an attack. */
+  /**
+   * The connection ended, or was reset, before it sent a byte, or was reset right after a header naming the proxy's
+   * own connection: a health check or a port scan, not an attack (not printed by default).
+   */
   | "closed"
   /** The header did not arrive within `headerTimeout`. */
   | "timeout"
