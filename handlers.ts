@@ -45,6 +45,15 @@ export {
 export { type StreamProtocolCallbacks, StreamTransport } from "./src/protocol/stream_transport.ts";
 export { BytesWriter } from "./src/bytes_writer.ts";
 export { formatAddress } from "./src/address.ts";
+export { ProxyProtocolError, type ProxyProtocolErrorCode } from "./src/proxy/errors.ts";
+export {
+  PROXY_TLV,
+  type ProxyHeader,
+  type ProxySslInfo,
+  type ProxyTlv,
+  type ProxyTransportProtocol,
+  type ProxyVersion,
+} from "./src/proxy/header.ts";
 export type { ThreadingServerView } from "./src/threading/server_view.ts";
 export type { ForkedServerView } from "./src/forking/server_view.ts";
 export {

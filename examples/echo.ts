@@ -10,6 +10,11 @@
  *                               DatagramProtocol for the server, which runs in the server's thread: sync or async)
  *   --host HOST (default 127.0.0.1)  --port N (default 0)  --path PATH (unix transports)
  *   --requests-per-child N   (forking: requests a child process serves before it exits; default 1)
+ *   --proxy-protocol v1|v2|any   (stream transports: every connection starts with a PROXY protocol header of that
+ *                                 version, as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send)
+ *   --trusted-proxy CIDR     (repeatable; with --proxy-protocol: only these peers may connect; "unix" for unix peers)
+ *   --whoami                 (stream transports: first send `client HOST:PORT pid PID` on each connection: the client
+ *                             as the server sees it, the PROXY source with --proxy-protocol, and the serving process)
  * ```
  *
  * Prints one line `listening on ADDRESS` when ready. SIGINT or SIGTERM: stops accepting, lets requests in flight
@@ -29,6 +34,7 @@ import {
   ForkingUnixDatagramServer,
   ForkingUnixStreamServer,
   formatAddress,
+  type ProxyProtocolOptions,
   TCPServer,
   ThreadingTCPServer,
   ThreadingUDPServer,
@@ -65,6 +71,12 @@ export interface EchoOptions {
   path: string | undefined;
   /** Forking: requests a child process serves before it exits. */
   requestsPerChild: number;
+  /** The PROXY protocol versions every connection's header may have, or `null` for no header. */
+  proxyProtocol: "v1" | "v2" | "any" | null;
+  /** With `proxyProtocol`: the peers allowed to send a header (empty: any). */
+  trustedProxies: string[];
+  /** Stream transports: say who the client is first. */
+  whoami: boolean;
 }
 
 class UsageError extends Error {}
@@ -78,6 +90,9 @@ function parse(argv: readonly string[]): EchoOptions {
     port: 0,
     path: undefined,
     requestsPerChild: 1,
+    proxyProtocol: null,
+    trustedProxies: [],
+    whoami: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -135,11 +150,27 @@ function parse(argv: readonly string[]): EchoOptions {
         options.requestsPerChild = count;
         break;
       }
+      case "--proxy-protocol": {
+        const version = value();
+        if (version !== "v1" && version !== "v2" && version !== "any") {
+          throw new UsageError(`--proxy-protocol must be v1, v2 or any, got ${JSON.stringify(version)}`);
+        }
+        options.proxyProtocol = version;
+        break;
+      }
+      case "--trusted-proxy":
+        options.trustedProxies.push(value());
+        break;
+      case "--whoami":
+        if (inline !== undefined) throw new UsageError("--whoami takes no value");
+        options.whoami = true;
+        break;
       case "--help":
       case "-h":
         throw new UsageError(
           "usage: echo [--transport tcp|udp|unix|unix-dgram] [--mode sync|async|threading|forking] " +
-            "[--handler stream|protocol] [--host HOST] [--port N] [--path PATH] [--requests-per-child N]",
+            "[--handler stream|protocol] [--host HOST] [--port N] [--path PATH] [--requests-per-child N] " +
+            "[--proxy-protocol v1|v2|any] [--trusted-proxy CIDR]... [--whoami]",
         );
       default:
         throw new UsageError(`unknown option ${JSON.stringify(argv[i])} (try --help)`);
@@ -156,6 +187,17 @@ function parse(argv: readonly string[]): EchoOptions {
         "use --mode sync or async",
     );
   }
+  const stream = options.transport === "tcp" || options.transport === "unix";
+  for (
+    const [flag, set] of [["--proxy-protocol", options.proxyProtocol !== null], ["--whoami", options.whoami]] as const
+  ) {
+    if (set && !stream) {
+      throw new UsageError(`${flag} needs a stream transport (tcp or unix), not ${options.transport}`);
+    }
+  }
+  if (options.trustedProxies.length > 0 && options.proxyProtocol === null) {
+    throw new UsageError("--trusted-proxy needs --proxy-protocol");
+  }
   return options;
 }
 
@@ -163,7 +205,23 @@ function parse(argv: readonly string[]): EchoOptions {
 type AnyServer = BaseServer<any, any, any>;
 
 function makeServer(options: EchoOptions): AnyServer {
-  const settings = { drainTimeout: 10_000 };
+  const server = makeServerOf(options);
+  // A data field: worker threads and child processes see it in their copy of the server.
+  (server as { whoami?: boolean }).whoami = options.whoami;
+  return server;
+}
+
+function proxyProtocolOf(options: EchoOptions): ProxyProtocolOptions | null {
+  if (options.proxyProtocol === null) return null;
+  return {
+    versions: options.proxyProtocol === "any" ? "any" : [options.proxyProtocol],
+    trustedProxies: options.trustedProxies.length > 0 ? options.trustedProxies : null,
+  };
+}
+
+function makeServerOf(options: EchoOptions): AnyServer {
+  const proxyProtocol = proxyProtocolOf(options);
+  const settings = { drainTimeout: 10_000, ...(proxyProtocol === null ? {} : { proxyProtocol }) };
   const { transport, mode } = options;
   const inet = [options.host, options.port] as const;
   const path = options.path as string;

@@ -6,9 +6,11 @@
  *
  * @module
  */
+import process from "node:process";
 import {
   DatagramProtocol,
   DatagramRequestHandler,
+  formatAddress,
   type SocketAddress,
   StreamProtocol,
   StreamRequestHandler,
@@ -17,11 +19,17 @@ import {
 /** Longest piece echoed at once: a longer line is echoed in pieces of this size, as it arrives. */
 const PIECE = 65536;
 
-/** Echoes each line as it arrives, until the client closes its side. */
+/**
+ * Echoes each line as it arrives, until the client closes its side. With the server's `whoami` field set, first says
+ * `client HOST:PORT pid PID`: the client address (the PROXY source behind a load balancer) and the serving process.
+ */
 export class LineEcho extends StreamRequestHandler {
   static override moduleUrl: string = import.meta.url;
 
   override async handle(): Promise<void> {
+    if ((this.server as { whoami?: boolean }).whoami) {
+      await this.wfile.write(`client ${formatAddress(this.clientAddress)} pid ${process.pid}\n`);
+    }
     for (;;) {
       const line = await this.rfile.readline(PIECE);
       if (line.length === 0) return;

@@ -306,8 +306,9 @@ class DenoStreamListener implements StreamListener {
       } catch (error) {
         if (this.#closed) return null;
         const name = (error as Error).name;
-        // A connection reset before it was accepted is the client's business, not the server's.
-        if (name === "ConnectionReset" || name === "ConnectionAborted") continue;
+        // A connection reset before it was accepted is the client's business, not the server's. NotConnected: it was
+        // reset between accept() and reading its peer's address (a load balancer's health check does that).
+        if (name === "ConnectionReset" || name === "ConnectionAborted" || name === "NotConnected") continue;
         throw error;
       }
     }

@@ -5,6 +5,7 @@
  */
 import { BufferedReader } from "./buffered_reader.ts";
 import { SocketTimeoutError } from "./errors.ts";
+import type { ProxyHeader } from "./proxy/header.ts";
 import { RESOLVED } from "./resolved.ts";
 import { StartTlsError } from "./tls/errors.ts";
 import type { TlsInfo } from "./tls/info.ts";
@@ -54,6 +55,12 @@ export class Connection {
   readonly reader: BufferedReader;
   /** Milliseconds a `sendAll()` may wait for the peer to take bytes; `null` waits forever. */
   timeout: number | null = null;
+  /**
+   * The PROXY protocol header the connection started with, on a server with the `proxyProtocol` option (and in its
+   * workers and child processes); `null` otherwise. After a LOCAL header (a proxy's health check), a reset by the
+   * peer reads as end of input rather than as an error: that is how checks hang up.
+   */
+  proxyHeader: ProxyHeader | null = null;
   #socket: StreamSocket;
   #events: StreamSocketEvents;
   /** How `startTls()` secures this connection; `null` where the server offers no STARTTLS. */
@@ -104,6 +111,12 @@ export class Connection {
 
       error(error: Error): void {
         const connection = this.#connection;
+        // A proxy's own connection (a PROXY protocol LOCAL header: a health check) ends with a reset once it has its
+        // answer: that is its end of input, not a failure of the handler.
+        if (connection.proxyHeader?.command === "LOCAL" && (error as { code?: unknown }).code === "ECONNRESET") {
+          connection.reader.end();
+          return;
+        }
         connection.#error ??= error;
         connection.reader.fail(error);
         connection.#rejectWriters(error);
@@ -198,9 +211,20 @@ export class Connection {
     return info;
   }
 
-  /** The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). */
+  /**
+   * The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). Behind a proxy speaking the
+   * PROXY protocol, this is the proxy: the client is {@link Connection.clientAddress}.
+   */
   get remoteAddress(): SocketAddress {
     return this.#socket.remoteAddress;
+  }
+
+  /**
+   * The client's address: the source a PROXY protocol header names, otherwise (no header; a LOCAL or UNKNOWN one)
+   * the peer's address. The `clientAddress` handlers get.
+   */
+  get clientAddress(): SocketAddress {
+    return this.proxyHeader?.source ?? this.#socket.remoteAddress;
   }
 
   /** This end's address. */

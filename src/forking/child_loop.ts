@@ -19,6 +19,9 @@ import type {
   TlsContext,
   TlsSupport,
 } from "../transport.ts";
+import { ProxyProtocolError } from "../proxy/errors.ts";
+import { checkProxyProtocol, type ProxyProtocolOptions, readProxyHeader } from "../proxy/options.ts";
+import { parseProxyHeader } from "../proxy/parser.ts";
 import { HandedSocket } from "./handed_socket.ts";
 import {
   fromBase64,
@@ -92,8 +95,9 @@ async function serveStream(
     reportError(message.clientAddress, new Error("the parent sent a stream request without its connection"));
     return false;
   }
-  const { localAddress, clientAddress } = message;
-  const wrap = (inner: StreamSocket) => new HandedSocket(inner, localAddress, clientAddress);
+  const { localAddress } = message;
+  const peer = message.remoteAddress ?? message.clientAddress;
+  const wrap = (inner: StreamSocket) => new HandedSocket(inner, localAddress, peer);
   let context: TlsContext | null = null;
   let inner = socket;
   if (message.tls !== null) {
@@ -103,17 +107,24 @@ async function serveStream(
       if (message.tls.mode === "implicit") inner = (await context.secure(socket)).socket;
     } catch (error) {
       socket.abort();
-      contexts.log.report(error, clientAddress);
+      contexts.log.report(error, message.clientAddress);
       return true;
     }
   }
   const connection = new Connection(wrap(inner));
   if (context !== null && message.tls?.mode === "starttls") {
-    offerStartTls(connection, context, socket, wrap, (error) => contexts.log.report(error, clientAddress));
+    offerStartTls(connection, context, socket, wrap, (error) => contexts.log.report(error, message.clientAddress));
+  }
+  // Read in the parent (runInParent()), and checked there: parsed again, with any TLV length the parent allowed.
+  if (message.proxyHeader !== undefined) {
+    connection.proxyHeader = parseProxyHeader(fromBase64(message.proxyHeader), { maxTlvBytes: 65535 })!.header;
   }
   // Data events come from the event loop, so these bytes, read by the parent, reach the reader before any others.
   if (message.prefix !== "") connection.reader.push(fromBase64(message.prefix));
-  const ok = await runQuietly(connection, message.clientAddress, handlerClass, server);
+  let ok = true;
+  if (message.proxyProtocol === undefined || (await readHeader(connection, message.proxyProtocol))) {
+    ok = await runQuietly(connection, connection.clientAddress, handlerClass, server);
+  }
   // Python's shutdown_request, in the child: half-close, then close once the last bytes are out.
   connection.closeWrite();
   connection.close();
@@ -125,6 +136,29 @@ async function serveStream(
     if (!connection.closed) connection.abort();
   }
   return ok;
+}
+
+/**
+ * Reads the connection's PROXY protocol header, here where the connection is served. A refused one closes the
+ * connection without a reply and is reported as the parent's default `handleRejectedConnection()` would (this is no
+ * handler failure: the child goes on). True when the handler may run.
+ */
+async function readHeader(connection: Connection, options: ProxyProtocolOptions): Promise<boolean> {
+  try {
+    connection.proxyHeader = await readProxyHeader(
+      connection,
+      checkProxyProtocol({ ...options, trustedProxies: null }),
+    );
+    return true;
+  } catch (error) {
+    connection.abort();
+    if (!(error instanceof ProxyProtocolError && error.code === "closed")) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const peer = formatAddress(connection.remoteAddress);
+      console.error(`Connection from ${peer} closed before its request (in child process): ${reason}`);
+    }
+    return false;
+  }
 }
 
 async function serveDatagram(
