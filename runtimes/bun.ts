@@ -266,6 +266,9 @@ class BunStreamListener implements StreamListener {
   }
 }
 
+/** Tries of one `send()` that meet ECONNREFUSED left by earlier datagrams (see `BunDatagramSocket.#trySend`). */
+const SEND_ATTEMPTS = 4;
+
 class BunDatagramSocket implements DatagramSocket {
   readonly address: SocketAddress;
   #socket: BunUdpSocket;
@@ -308,6 +311,11 @@ class BunDatagramSocket implements DatagramSocket {
           drain(): void {
             drainTarget.wrapper?.onDrain();
           },
+          // Without it, each error is uncaught. The usual one is ECONNREFUSED: an ICMP "port unreachable" for an
+          // earlier reply, from a client that left before it (Bun reads the socket's error queue). It concerns no
+          // datagram to come, and nothing else is reported here that a datagram server could act on (Node's adapter
+          // ignores its socket's errors too).
+          error(): void {},
         },
       });
     } catch (error) {
@@ -333,18 +341,31 @@ class BunDatagramSocket implements DatagramSocket {
     if (typeof to === "string") return Promise.reject(new TypeError("a UDP socket cannot send to a unix path"));
     try {
       // Sent at once nearly always: the shared resolved promise spares an async frame per datagram.
-      if (this.#socket.send(data, to[1], to[0])) return RESOLVED;
+      if (this.#trySend(data, to)) return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
     return this.#sendWhenRoom(data, to);
   }
 
+  /**
+   * `send()`, past the errors of earlier datagrams. Linux hands a pending ICMP error (ECONNREFUSED: an earlier reply's
+   * client left) to the next `sendto`, which then fails without sending: this datagram is sent again, up to a few
+   * times (each try takes one pending error).
+   */
+  #trySend(data: Uint8Array, to: InetAddress): boolean {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return this.#socket.send(data, to[1], to[0]);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== "ECONNREFUSED" || attempt >= SEND_ATTEMPTS) throw error;
+      }
+    }
+  }
+
   /** `send()` returned false: the kernel buffer is full. Waits for room, as a blocking `sendto` would. */
   async #sendWhenRoom(data: Uint8Array, to: InetAddress): Promise<void> {
-    do await new Promise<void>((resolve) => this.#drainWaiters.push(resolve)); while (
-      !this.#socket.send(data, to[1], to[0])
-    );
+    do await new Promise<void>((resolve) => this.#drainWaiters.push(resolve)); while (!this.#trySend(data, to));
   }
 
   close(): Promise<void> {
