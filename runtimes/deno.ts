@@ -268,6 +268,44 @@ class DenoStreamSocket implements StreamSocket {
   }
 }
 
+/**
+ * Deno's names for the errors of `accept()` that concern the connection being accepted alone (a reset before it was
+ * accepted makes its `getpeername` fail: NotConnected), and the `accept(2)` codes of the same kind (the ones Linux
+ * says to treat as "try again").
+ */
+const ONE_CONNECTION_NAMES: ReadonlySet<string> = new Set([
+  "ConnectionReset",
+  "ConnectionAborted",
+  "ConnectionRefused",
+  "NotConnected",
+  "TimedOut",
+  "Interrupted",
+  "WouldBlock",
+]);
+const ONE_CONNECTION_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ENOTCONN",
+  "ETIMEDOUT",
+  "EINTR",
+  "EAGAIN",
+  "EPROTO",
+  "EPERM",
+  "ENOPROTOOPT",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "ENONET",
+  "EOPNOTSUPP",
+]);
+
+function concernsOneConnection(error: unknown): boolean {
+  const { name, code } = error as { name?: unknown; code?: unknown };
+  return (typeof name === "string" && ONE_CONNECTION_NAMES.has(name)) ||
+    (typeof code === "string" && ONE_CONNECTION_CODES.has(code));
+}
+
 class DenoStreamListener implements StreamListener {
   readonly address: SocketAddress;
   #listener: DenoListener;
@@ -302,9 +340,8 @@ class DenoStreamListener implements StreamListener {
         return new DenoStreamSocket(await this.#listener.accept());
       } catch (error) {
         if (this.#closed) return null;
-        const name = (error as Error).name;
-        // A connection reset before it was accepted is the client's business, not the server's.
-        if (name === "ConnectionReset" || name === "ConnectionAborted") continue;
+        // A connection reset before it was accepted is the client's business, not the server's: the next one waits.
+        if (concernsOneConnection(error)) continue;
         throw error;
       }
     }
