@@ -1,19 +1,37 @@
 // Hostile clients (issue 12): what a client can do to a server by misbehaving, each scenario in a small size, on the
 // runtime running the tests. Loopback only, bounded in time.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import dgram from "node:dgram";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { describe, test } from "node:test";
 import {
+  AsyncTCPServer,
   BaseRequestHandler,
   BaseServer,
   DatagramRequestHandler,
+  ForkingTCPServer,
   type RequestEntry,
   StreamRequestHandler,
   TCPServer,
+  ThreadingTCPServer,
   UDPServer,
+  UnixStreamServer,
 } from "../mod.ts";
 import { listeningAddress, startEcho, stopEcho } from "./_echo_program.ts";
-import { Gate, LineClient, python, recordErrors, RUNTIME, sleep, udpExchange, within } from "./_helpers.ts";
+import {
+  exchange,
+  Gate,
+  LineClient,
+  python,
+  recordErrors,
+  RUNTIME,
+  sleep,
+  socketPath,
+  udpExchange,
+  within,
+} from "./_helpers.ts";
+import { DelayedEcho, ECHO_DELAY } from "./hostile_handlers.ts";
 
 /** Sends one datagram from a socket closed at once: the reply to it meets ICMP "port unreachable". */
 function sendAndLeave(address: readonly [string, number], payload: string): Promise<void> {
@@ -66,6 +84,21 @@ describe("UDP: clients that leave before their reply (ICMP port unreachable)", (
     }
   });
 });
+
+const LOOPBACK: [string, number] = ["127.0.0.1", 0];
+
+/** Sockets this process holds open (Linux): its descriptors that link to `socket:[inode]`. */
+function openSockets(): number {
+  let count = 0;
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:")) count++;
+    } catch {
+      // Closed meanwhile (the directory's own descriptor, say).
+    }
+  }
+  return count;
+}
 
 /** Python: `count` connections to `port`, each reset (SO_LINGER 0) right after connecting. */
 const RESET_CLIENTS = `
@@ -218,4 +251,143 @@ describe("out of descriptors (EMFILE)", () => {
       }
     },
   );
+});
+
+/**
+ * Python: opens `count` connections to `port` at once (non-blocking), sends a line on each, prints `sent`, then closes
+ * each connection as soon as its line came back (or it was closed), so that the next waiting one gets a turn; prints
+ * how many came back.
+ */
+const QUEUED_CLIENTS = `
+import select, socket, sys, time
+port, count = int(sys.argv[1]), int(sys.argv[2])
+waiting = {}
+for i in range(count):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("127.0.0.1", port))
+    waiting[s] = b""
+deadline = time.time() + 20
+unsent = set(waiting)
+while unsent and time.time() < deadline:
+    _, writable, _ = select.select([], list(unsent), [], 1)
+    for s in writable:
+        try:
+            s.send(b"line\\n")
+        except OSError:
+            pass
+        unsent.discard(s)
+print("sent", flush=True)
+answered = 0
+while waiting and time.time() < deadline:
+    readable, _, _ = select.select(list(waiting), [], [], 1)
+    for s in readable:
+        try:
+            chunk = s.recv(100)
+        except OSError:
+            chunk = b""
+        waiting[s] += chunk
+        if waiting[s].endswith(b"\\n") or not chunk:
+            answered += waiting[s] == b"line\\n"
+            del waiting[s]
+            s.close()
+print("answered", answered, flush=True)
+`;
+
+/** Starts {@link QUEUED_CLIENTS}; resolves `sent` once every line went out, `done` with the count of lines answered. */
+function queuedClients(port: number, count: number): { sent: Promise<void>; done: Promise<number> } {
+  const child = spawn("python3", ["-c", QUEUED_CLIENTS, String(port), String(count)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  let onSent!: () => void;
+  const sent = new Promise<void>((resolve) => (onSent = resolve));
+  const done = new Promise<number>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+      if (output.includes("sent\n")) onSent();
+    });
+    child.once("error", reject);
+    child.once("close", () => {
+      onSent();
+      const match = /answered (\d+)/.exec(output);
+      if (match === null) reject(new Error(`the clients printed ${JSON.stringify(output)}`));
+      else resolve(Number(match[1]));
+    });
+  });
+  return { sent, done };
+}
+
+describe("at the concurrency cap, connections wait in the kernel's backlog, not in the server process", () => {
+  const CAP = 4;
+  const CLIENTS = 24;
+  // Where the listener cannot pause (node:net on Node, and on Deno for forking), a backlog's worth of connections waits
+  // in the process and the others are closed: a small backlog shows that bound.
+  const QUEUE = 8;
+  const pauses = (forking: boolean) => RUNTIME === "bun" || (RUNTIME === "deno" && !forking);
+  const queue = (forking: boolean) => pauses(forking) ? {} : { requestQueueSize: QUEUE };
+  // Each with the sockets it holds besides connections: a child process's channel to its parent, for each child.
+  const kinds = [
+    [
+      "async (maxConcurrentRequests)",
+      false,
+      () => new AsyncTCPServer(LOOPBACK, DelayedEcho, { maxConcurrentRequests: CAP, ...queue(false) }),
+    ],
+    [
+      "threading (the pool's capacity)",
+      false,
+      () =>
+        new ThreadingTCPServer(LOOPBACK, DelayedEcho, { maxWorkers: 1, maxRequestsPerWorker: CAP, ...queue(false) }),
+    ],
+    [
+      "forking (maxChildren)",
+      true,
+      () => new ForkingTCPServer(LOOPBACK, DelayedEcho, { maxChildren: CAP, ...queue(true) }),
+    ],
+  ] as const;
+  for (const [mode, forking, make] of kinds) {
+    const what = pauses(forking) ? "the listener pauses" : `at most ${QUEUE} (the backlog) wait in the process`;
+    test(`${mode}: ${what}`, { timeout: 60000 }, async () => {
+      const server = make();
+      try {
+        await server.listen();
+        const serving = server.serveForever();
+        const before = openSockets();
+        const clients = queuedClients((server.serverAddress as [string, number])[1], CLIENTS);
+        await within(20000, clients.sent, "the clients' lines");
+        // The first CAP requests hold their slots for ECHO_DELAY ms; the others are waiting meanwhile.
+        await sleep(ECHO_DELAY / 2);
+        const accepted = openSockets() - before;
+        const answered = await within(30000, clients.done, "the clients' answers");
+        // The CAP being served, one more taken before the listener paused, a child process's channel to its parent for
+        // each child, and a few sockets the runtime may open meanwhile; not the CLIENTS - CAP waiting.
+        const bound = CAP + (forking ? CAP : 0) + (pauses(forking) ? 0 : QUEUE) + 4;
+        assert.ok(accepted <= bound, `the server process held ${accepted} more sockets with ${CLIENTS} clients`);
+        if (pauses(forking)) assert.equal(answered, CLIENTS);
+        else assert.ok(answered >= CAP + QUEUE, `${answered} of ${CLIENTS} clients answered`);
+        await server.shutdown();
+        await serving;
+      } finally {
+        await server.serverClose();
+      }
+    });
+  }
+});
+
+describe("a listener that pauses", () => {
+  test("a sync unix stream server keeps its socket file while connections wait, and serves them all", async () => {
+    const path = socketPath("pause");
+    await using server = new UnixStreamServer(path, DelayedEcho);
+    await server.listen();
+    const serving = server.serveForever();
+    // One is served at a time: the others wait, and the listener pauses (Bun) at the second.
+    const replies = Promise.all(Array.from({ length: 3 }, (_, i) => exchange(path, `line ${i}\n`)));
+    await sleep(ECHO_DELAY / 2);
+    assert.equal(existsSync(path), true, "the socket file while paused");
+    assert.deepEqual(await within(20000, replies), ["line 0\n", "line 1\n", "line 2\n"]);
+    assert.equal(existsSync(path), true, "the socket file after");
+    assert.equal(await within(5000, exchange(path, "again\n")), "again\n");
+    await server.shutdown();
+    await serving;
+  });
 });
