@@ -64,7 +64,12 @@ export class NodeStreamListener implements StreamListener {
 
   #newServer(): net.Server {
     const queue = this.#queue;
-    return net.createServer(SERVER_OPTIONS, (socket) => queue.push(socket));
+    const tcp = this.#unixPath === undefined;
+    return net.createServer(SERVER_OPTIONS, (socket) => {
+      // Reset before it was accepted (its getpeername fails): the client's business, skipped as Deno's adapter does.
+      if (tcp && socket.remoteAddress === undefined) socket.destroy();
+      else queue.push(socket);
+    });
   }
 
   /**

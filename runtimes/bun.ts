@@ -246,6 +246,8 @@ class BunStreamListener implements StreamListener {
     const socket = {
       ...streamHandlers,
       open(raw: BunSocket): void {
+        // Reset before it was accepted (it has no peer address): the client's business, skipped as Deno's adapter does.
+        if (unixPath === undefined && raw.remoteAddress == null) return raw.terminate();
         const wrapped = new BunStreamSocket(raw, unixPath);
         raw.data = wrapped;
         queue.push(wrapped);
