@@ -66,7 +66,9 @@ export class NodeStreamListener implements StreamListener {
     const queue = this.#queue;
     const tcp = this.#unixPath === undefined;
     return net.createServer(SERVER_OPTIONS, (socket) => {
-      // Reset before it was accepted (its getpeername fails): the client's business, skipped as Deno's adapter does.
+      // Read now, at accept: node:net keeps the peer address once read, so a connection reset while it waits in the
+      // queue keeps it for the logs. One reset before it was accepted has none (getpeername fails): the client's
+      // business, skipped as Deno's adapter does.
       if (tcp && socket.remoteAddress === undefined) socket.destroy();
       else queue.push(socket);
     });

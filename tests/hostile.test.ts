@@ -29,6 +29,7 @@ import {
   sleep,
   socketPath,
   udpExchange,
+  waitFor,
   within,
 } from "./_helpers.ts";
 import { DelayedEcho, ECHO_DELAY } from "./hostile_handlers.ts";
@@ -432,4 +433,58 @@ describe("forking: connections their clients closed before a child got them", ()
       }
     });
   }
+});
+
+/** Python: `count` connections to `port`, held for `hold` seconds, then each reset (SO_LINGER 0). */
+const LATE_RESET_CLIENTS = `
+import socket, struct, sys, time
+port, count, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+time.sleep(hold)
+for s in held:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+print("done")
+`;
+
+class AddressRecorder extends StreamRequestHandler {
+  static gate: Gate = new Gate();
+  static seen: unknown[] = [];
+  override async handle(): Promise<void> {
+    await AddressRecorder.gate.promise;
+    AddressRecorder.seen.push(this.clientAddress);
+    await this.rfile.read();
+  }
+}
+
+describe("client addresses", () => {
+  test("a connection reset while it waits to be served keeps the address it had when accepted", async () => {
+    AddressRecorder.gate = new Gate();
+    AddressRecorder.seen = [];
+    await using server = new TCPServer(LOOPBACK, AddressRecorder);
+    const reported = recordErrors(server);
+    await server.listen();
+    const serving = server.serveForever();
+    const address = server.serverAddress as [string, number];
+    try {
+      // The first is served (its handler waits at the gate); the others wait, and are reset meanwhile.
+      const resets = await python(LATE_RESET_CLIENTS, [String(address[1]), "10", "0.5"], 20000);
+      assert.equal(resets.stdout.trim(), "done", resets.stderr);
+      AddressRecorder.gate.open();
+      await within(10000, waitFor(() => AddressRecorder.seen.length >= 1));
+      await sleep(300);
+      const addresses = [
+        ...AddressRecorder.seen,
+        ...reported.map(({ clientAddress }) => clientAddress).filter((found) => found !== null),
+      ];
+      for (const found of addresses) {
+        const [host, port] = found as [string, number];
+        assert.ok(host === "127.0.0.1" && port > 0, `a client address of ${JSON.stringify(found)}`);
+      }
+    } finally {
+      AddressRecorder.gate.open();
+      await server.shutdown();
+      await serving;
+    }
+  });
 });
