@@ -20,6 +20,8 @@ import {
 } from "../mod.ts";
 import { listeningAddress, startEcho, stopEcho } from "./_echo_program.ts";
 import {
+  closedByServer,
+  connect,
   exchange,
   Gate,
   LineClient,
@@ -485,6 +487,37 @@ describe("client addresses", () => {
       AddressRecorder.gate.open();
       await server.shutdown();
       await serving;
+    }
+  });
+});
+
+class CutOff extends StreamRequestHandler {
+  override async handle(): Promise<void> {
+    await this.rfile.readline();
+    await this.wfile.write("part of a reply\n");
+    await new Promise(() => {});
+  }
+}
+
+describe("the forced close at drainTimeout", () => {
+  test("resets the connection (RST), so that the client can tell a cut-off reply from a whole one", async () => {
+    const server = new TCPServer(LOOPBACK, CutOff, { drainTimeout: 150 });
+    await server.listen();
+    const serving = server.serveForever();
+    const client = await connect(server.serverAddress as [string, number]);
+    try {
+      const firstBytes = new Promise<string>((resolve) =>
+        client.once("data", (chunk: Buffer) => resolve(String(chunk)))
+      );
+      client.write("go\n");
+      assert.equal(await within(5000, firstBytes), "part of a reply\n");
+      const outcome = closedByServer(client);
+      await within(5000, server.serverClose());
+      await serving;
+      assert.equal(await within(5000, outcome), "ECONNRESET");
+    } finally {
+      client.destroy();
+      await server.serverClose();
     }
   });
 });
