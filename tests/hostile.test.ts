@@ -141,7 +141,7 @@ describe("accept errors", () => {
       const busy = await LineClient.open(address);
       busy.send("busy\n");
       await sleep(50);
-      const resets = await python(RESET_CLIENTS, [String(address[1]), "40"], 20000);
+      const resets = await python(RESET_CLIENTS, [String(address[1]), "100"], 20000);
       assert.equal(resets.stdout.trim(), "done", resets.stderr);
       const next = await LineClient.open(address);
       next.send("next\n");
@@ -153,10 +153,11 @@ describe("accept errors", () => {
       assert.equal(await next.readLine(), "next\n");
       const waited = Date.now() - started;
       next.destroy();
-      // Neither the accept loop's reports (Deno) nor handlers' reports of reads that fail (Bun and Node accept them).
-      assert.deepEqual(reported.map(({ error }) => String(error)), []);
-      // Forty pauses of 10 ms (the old behaviour) would take 400 ms; one turn of the loop each takes far less.
-      assert.ok(waited < 300, `the next client waited ${waited} ms`);
+      // No report of the accept loop's (no request yet). Node may accept a connection before its reset arrives: its
+      // handler's read then fails, which is that request's report, as in Python.
+      assert.deepEqual(reported.filter(({ request }) => request === null).map(({ error }) => String(error)), []);
+      // A hundred pauses of 10 ms (the old behaviour) would take a second; a turn of the loop each takes far less.
+      assert.ok(waited < 800, `the next client waited ${waited} ms`);
     } finally {
       gate.open();
       LineEcho.gate = null;
