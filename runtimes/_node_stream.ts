@@ -11,7 +11,8 @@ import { UnsupportedError } from "../src/errors.ts";
 import type { SocketAddress, StreamListener, StreamListenOptions, StreamSocket, TlsSupport } from "../src/transport.ts";
 import { bindError } from "./_files.ts";
 import { NodeStreamSocket } from "./_node_stream_socket.ts";
-import { ACCEPT_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
+import { type Descriptors, loadDescriptors, RELISTEN_DELAY, stopKeepingSocket } from "./_descriptors.ts";
+import { PullQueue } from "./_pull_queue.ts";
 
 const [nodeMajor = 0, nodeMinor = 0] = (globalThis.process?.versions?.node ?? "0.0").split(".").map(Number);
 const hasReusePort = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 12);
@@ -25,26 +26,52 @@ export function requireReusePort(): void {
   }
 }
 
-/** A `node:net` server as a {@link StreamListener}. */
+/** Options of every `node:net` server made here: a connection reads nothing until the consumer attaches. */
+const SERVER_OPTIONS: net.ServerOpts = { allowHalfOpen: true, pauseOnConnect: true };
+
+/**
+ * A `node:net` server as a {@link StreamListener}. `node:net` accepts every connection it can, with no pause: Node's
+ * `OnConnection` calls `uv_accept` at once (libuv's own backpressure, an unaccepted connection, is out of reach), a
+ * listening handle's `readStart()` fails with ENOTCONN, and `close()` drops the connections waiting in the backlog.
+ * So while the server takes none, at most a backlog's worth of connections wait in the process, beyond which they
+ * are closed as a full kernel backlog would refuse them. On Bun, whose `node:net` listens on a descriptor, the server
+ * pauses instead (see `_descriptors.ts`): the connections wait in the kernel's backlog.
+ */
 export class NodeStreamListener implements StreamListener {
   readonly address: SocketAddress;
   #server: net.Server;
   #queue: PullQueue<net.Socket>;
   #unixPath: string | undefined;
   #readsOnAttach: boolean;
+  #descriptors: Descriptors | null;
+  /** The duplicate that holds the socket while paused; -1 while listening. */
+  #spare = -1;
+  #closed = false;
 
   constructor(
-    server: net.Server,
-    queue: PullQueue<net.Socket>,
-    address: SocketAddress,
-    unixPath: string | undefined,
+    options: StreamListenOptions,
+    descriptors: Descriptors | null,
     readsOnAttach: boolean,
   ) {
-    this.#server = server;
-    this.#queue = queue;
-    this.address = address;
-    this.#unixPath = unixPath;
+    this.#unixPath = options.transport === "unix" ? options.path : undefined;
     this.#readsOnAttach = readsOnAttach;
+    this.#descriptors = descriptors;
+    const flow = descriptors === null ? undefined : { pause: () => this.#pause(), resume: () => this.#resume() };
+    this.#queue = new PullQueue<net.Socket>(options.backlog, (socket) => socket.destroy(), flow);
+    this.#server = this.#newServer();
+    this.address = this.#unixPath ?? "";
+  }
+
+  #newServer(): net.Server {
+    const queue = this.#queue;
+    const tcp = this.#unixPath === undefined;
+    return net.createServer(SERVER_OPTIONS, (socket) => {
+      // Read now, at accept: node:net keeps the peer address once read, so a connection reset while it waits in the
+      // queue keeps it for the logs. One reset before it was accepted has none (getpeername fails): the client's
+      // business, skipped as Deno's adapter does.
+      if (tcp && socket.remoteAddress === undefined) socket.destroy();
+      else queue.push(socket);
+    });
   }
 
   /**
@@ -55,8 +82,8 @@ export class NodeStreamListener implements StreamListener {
   static async listen(options: StreamListenOptions, readsOnAttach = true): Promise<NodeStreamListener> {
     if (options.transport === "tcp" && options.reusePort) requireReusePort();
     const unixPath = options.transport === "unix" ? options.path : undefined;
-    const queue = new PullQueue<net.Socket>(ACCEPT_QUEUE_LIMIT, (socket) => socket.destroy());
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => queue.push(socket));
+    const listener = new NodeStreamListener(options, await loadDescriptors(), readsOnAttach);
+    const server = listener.#server;
     const described = options.transport === "unix" ? options.path : formatAddress([options.hostname, options.port]);
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error) => {
@@ -74,10 +101,35 @@ export class NodeStreamListener implements StreamListener {
     });
     server.on("error", () => {});
     const bound = server.address();
-    const address: SocketAddress = typeof bound === "object" && bound !== null
+    (listener as { address: SocketAddress }).address = typeof bound === "object" && bound !== null
       ? [bound.address, bound.port]
       : unixPath ?? String(bound);
-    return new NodeStreamListener(server, queue, address, unixPath, readsOnAttach);
+    return listener;
+  }
+
+  /** Stops taking connections; they wait in the kernel's backlog (Bun). */
+  #pause(): void {
+    if (this.#closed || this.#descriptors === null) return;
+    const server = this.#server;
+    const handle = (server as unknown as { _handle?: { fd?: number; unix?: string } })._handle;
+    // Only a listener made with a path removes its file (Bun's handle: `unix` is unset on one started on a descriptor).
+    const path = handle?.unix === undefined ? undefined : this.#unixPath;
+    this.#spare = stopKeepingSocket(this.#descriptors, handle?.fd, path, () => server.close());
+  }
+
+  /** Takes connections again, from the same socket: those waiting in its backlog first. */
+  #resume(): void {
+    if (this.#spare < 0 || this.#closed) return;
+    const server = this.#newServer();
+    server.on("error", () => {});
+    try {
+      server.listen({ fd: this.#spare });
+      this.#server = server;
+      this.#spare = -1;
+    } catch {
+      // Out of memory or descriptors for a moment: the connections keep waiting in the backlog meanwhile.
+      setTimeout(() => this.#resume(), RELISTEN_DELAY);
+    }
   }
 
   async accept(): Promise<StreamSocket | null> {
@@ -94,7 +146,13 @@ export class NodeStreamListener implements StreamListener {
   }
 
   close(): Promise<void> {
+    this.#closed = true;
     this.#queue.close();
+    if (this.#spare >= 0) {
+      this.#descriptors?.close(this.#spare);
+      this.#spare = -1;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       // The callback waits for every accepted connection to end; the listening socket itself closes now.
       this.#server.close();

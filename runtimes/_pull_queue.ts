@@ -5,10 +5,15 @@
  */
 
 /**
- * Connections a runtime accepted that the server has not taken yet. Beyond it, new connections are closed, as a full
- * kernel backlog would refuse them; a server at its concurrency cap is the usual reason for a long queue.
+ * Stops and restarts what feeds a {@link PullQueue}: a listener that stops taking connections from the OS while the
+ * server takes none (they wait in the kernel's backlog), as a pull-based `accept()` does.
  */
-export const ACCEPT_QUEUE_LIMIT = 4096;
+export interface QueueFlow {
+  /** An item is held and nobody is taking: stop feeding the queue. Called once per pause. */
+  pause(): void;
+  /** Somebody waits for an item and none is held: feed the queue again. Called once per pause, after it. */
+  resume(): void;
+}
 
 /** Datagrams received and not yet taken. Beyond it, datagrams are dropped, as a full kernel buffer drops them. */
 export const DATAGRAM_QUEUE_LIMIT = 4096;
@@ -25,14 +30,19 @@ export class PullQueue<T> {
   #closed = false;
   #limit: number;
   #discard: (item: T) => void;
+  #flow: QueueFlow | undefined;
+  #paused = false;
 
   /**
-   * @param limit most items held; a push beyond it discards the new item
+   * @param limit most items held; a push beyond it discards the new item (for a listener that cannot pause: the
+   *   listen backlog, so that the process holds no more than the kernel would)
    * @param discard called for an item that is refused or left over at close (close a socket, say)
+   * @param flow paused as soon as an item is held with nobody taking, resumed when somebody waits and none is held
    */
-  constructor(limit: number, discard: (item: T) => void = () => {}) {
+  constructor(limit: number, discard: (item: T) => void = () => {}, flow?: QueueFlow) {
     this.#limit = limit;
     this.#discard = discard;
+    this.#flow = flow;
   }
 
   /** Adds an item, or hands it straight to a waiting taker. */
@@ -49,6 +59,17 @@ export class PullQueue<T> {
     if (sink !== null) return sink(item);
     if (this.#items.length - this.#head >= this.#limit) return this.#discard(item);
     this.#items.push(item);
+    if (this.#flow !== undefined && !this.#paused) {
+      this.#paused = true;
+      this.#flow.pause();
+    }
+  }
+
+  #resumeIfWanted(): void {
+    if (this.#paused && !this.#closed && this.#head >= this.#items.length) {
+      this.#paused = false;
+      this.#flow!.resume();
+    }
   }
 
   /**
@@ -60,6 +81,7 @@ export class PullQueue<T> {
     if (sink !== null && (this.#taker !== null || this.#closed)) return false;
     this.#sink = sink;
     while (sink !== null && this.#sink === sink && this.#head < this.#items.length) sink(this.#shift());
+    if (sink !== null && this.#sink === sink) this.#resumeIfWanted();
     return true;
   }
 
@@ -67,7 +89,9 @@ export class PullQueue<T> {
   take(): Promise<T | null> {
     if (this.#head < this.#items.length) return Promise.resolve(this.#shift());
     if (this.#closed) return Promise.resolve(null);
-    return new Promise((resolve) => (this.#taker = resolve));
+    const taking = new Promise<T | null>((resolve) => (this.#taker = resolve));
+    this.#resumeIfWanted();
+    return taking;
   }
 
   #shift(): T {

@@ -20,10 +20,11 @@ import type {
   StreamSocket,
   StreamSocketEvents,
 } from "../src/transport.ts";
+import { type Descriptors, loadDescriptors, RELISTEN_DELAY, stopKeepingSocket } from "./_descriptors.ts";
 import { childProcesses } from "./_fork.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { nodeTls } from "./_node_stream.ts";
-import { ACCEPT_QUEUE_LIMIT, DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
+import { DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
 interface BunSocket {
@@ -45,6 +46,8 @@ interface BunListener {
   readonly hostname?: string;
   readonly port?: number;
   readonly unix?: string;
+  /** The listening socket's descriptor. */
+  readonly fd?: number;
   stop(closeActiveConnections?: boolean): void;
 }
 
@@ -223,40 +226,77 @@ const streamHandlers = {
   },
 };
 
+/**
+ * `Bun.listen` as a {@link StreamListener}. Bun accepts every connection it can, and its listener has no pause: so
+ * while the server takes none (at a concurrency cap, or busy in sync mode), the listener pauses this way instead: a
+ * duplicate of the listening descriptor keeps the socket (and the connections waiting in its backlog) alive while
+ * `stop()` removes Bun's listener, and `Bun.listen({ fd })` starts a new one on it when the server takes again. Where
+ * `bun:ffi` cannot duplicate a descriptor, connections are held in the process instead, up to the listen backlog.
+ */
 class BunStreamListener implements StreamListener {
   readonly address: SocketAddress;
   #listener: BunListener;
   #queue: PullQueue<BunStreamSocket>;
+  #handlers: Record<string, unknown>;
+  #unixPath: string | undefined;
+  #descriptors: Descriptors | null;
+  /** The duplicate that holds the socket while paused; -1 while listening. */
+  #spare = -1;
+  #closed = false;
 
-  constructor(listener: BunListener, queue: PullQueue<BunStreamSocket>, address: SocketAddress) {
-    this.#listener = listener;
-    this.#queue = queue;
-    this.address = address;
-  }
-
-  static listen(options: StreamListenOptions): BunStreamListener {
+  constructor(options: StreamListenOptions, descriptors: Descriptors | null) {
     const unixPath = options.transport === "unix" ? options.path : undefined;
-    const queue = new PullQueue<BunStreamSocket>(ACCEPT_QUEUE_LIMIT, (socket) => socket.abort());
+    this.#unixPath = unixPath;
+    this.#descriptors = descriptors;
+    const flow = descriptors === null ? undefined : { pause: () => this.#pause(), resume: () => this.#resume() };
+    const queue = new PullQueue<BunStreamSocket>(options.backlog, (socket) => socket.abort(), flow);
+    this.#queue = queue;
     const socket = {
       ...streamHandlers,
       open(raw: BunSocket): void {
+        // Reset before it was accepted (it has no peer address): the client's business, skipped as Deno's adapter does.
+        if (unixPath === undefined && raw.remoteAddress == null) return raw.terminate();
         const wrapped = new BunStreamSocket(raw, unixPath);
         raw.data = wrapped;
         queue.push(wrapped);
       },
     };
+    this.#handlers = { allowHalfOpen: true, binaryType: "uint8array", socket };
     const where = options.transport === "unix"
       ? { unix: options.path }
       : { hostname: options.hostname, port: options.port, exclusive: !options.reusePort, reusePort: options.reusePort };
-    const described = options.transport === "unix" ? options.path : formatAddress([options.hostname, options.port]);
-    let listener: BunListener;
     try {
-      listener = bun().listen({ ...where, allowHalfOpen: true, binaryType: "uint8array", socket });
+      this.#listener = bun().listen({ ...where, ...this.#handlers });
     } catch (error) {
+      const described = options.transport === "unix" ? options.path : formatAddress([options.hostname, options.port]);
       throw bindError(error, described, unixPath);
     }
-    const address: SocketAddress = unixPath ?? [listener.hostname ?? "", listener.port ?? 0];
-    return new BunStreamListener(listener, queue, address);
+    this.address = unixPath ?? [this.#listener.hostname ?? "", this.#listener.port ?? 0];
+  }
+
+  static async listen(options: StreamListenOptions): Promise<BunStreamListener> {
+    return new BunStreamListener(options, await loadDescriptors());
+  }
+
+  /** Stops taking connections; they wait in the kernel's backlog. Runs inside Bun's `open`, which Bun allows. */
+  #pause(): void {
+    if (this.#closed || this.#descriptors === null) return;
+    const listener = this.#listener;
+    // Only a listener made with a path removes its file (`unix` is unset on one started on a descriptor).
+    const path = listener.unix === undefined ? undefined : this.#unixPath;
+    this.#spare = stopKeepingSocket(this.#descriptors, listener.fd, path, () => listener.stop(false));
+  }
+
+  /** Takes connections again, from the same socket: those waiting in its backlog first. */
+  #resume(): void {
+    if (this.#spare < 0 || this.#closed) return;
+    try {
+      this.#listener = bun().listen({ fd: this.#spare, ...this.#handlers });
+      this.#spare = -1;
+    } catch {
+      // Out of memory or descriptors for a moment: the connections keep waiting in the backlog meanwhile.
+      setTimeout(() => this.#resume(), RELISTEN_DELAY);
+    }
   }
 
   accept(): Promise<StreamSocket | null> {
@@ -268,11 +308,18 @@ class BunStreamListener implements StreamListener {
   }
 
   close(): Promise<void> {
+    this.#closed = true;
     this.#queue.close();
-    this.#listener.stop(false);
+    if (this.#spare >= 0) {
+      this.#descriptors?.close(this.#spare);
+      this.#spare = -1;
+    } else this.#listener.stop(false);
     return Promise.resolve();
   }
 }
+
+/** Tries of one `send()` that meet ECONNREFUSED left by earlier datagrams (see `BunDatagramSocket.#trySend`). */
+const SEND_ATTEMPTS = 4;
 
 class BunDatagramSocket implements DatagramSocket {
   readonly address: SocketAddress;
@@ -316,6 +363,11 @@ class BunDatagramSocket implements DatagramSocket {
           drain(): void {
             drainTarget.wrapper?.onDrain();
           },
+          // Without it, each error is uncaught. The usual one is ECONNREFUSED: an ICMP "port unreachable" for an
+          // earlier reply, from a client that left before it (Bun reads the socket's error queue). It concerns no
+          // datagram to come, and nothing else is reported here that a datagram server could act on (Node's adapter
+          // ignores its socket's errors too).
+          error(): void {},
         },
       });
     } catch (error) {
@@ -341,18 +393,31 @@ class BunDatagramSocket implements DatagramSocket {
     if (typeof to === "string") return Promise.reject(new TypeError("a UDP socket cannot send to a unix path"));
     try {
       // Sent at once nearly always: the shared resolved promise spares an async frame per datagram.
-      if (this.#socket.send(data, to[1], to[0])) return RESOLVED;
+      if (this.#trySend(data, to)) return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
     return this.#sendWhenRoom(data, to);
   }
 
+  /**
+   * `send()`, past the errors of earlier datagrams. Linux hands a pending ICMP error (ECONNREFUSED: an earlier reply's
+   * client left) to the next `sendto`, which then fails without sending: this datagram is sent again, up to a few
+   * times (each try takes one pending error).
+   */
+  #trySend(data: Uint8Array, to: InetAddress): boolean {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return this.#socket.send(data, to[1], to[0]);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== "ECONNREFUSED" || attempt >= SEND_ATTEMPTS) throw error;
+      }
+    }
+  }
+
   /** `send()` returned false: the kernel buffer is full. Waits for room, as a blocking `sendto` would. */
   async #sendWhenRoom(data: Uint8Array, to: InetAddress): Promise<void> {
-    do await new Promise<void>((resolve) => this.#drainWaiters.push(resolve)); while (
-      !this.#socket.send(data, to[1], to[0])
-    );
+    do await new Promise<void>((resolve) => this.#drainWaiters.push(resolve)); while (!this.#trySend(data, to));
   }
 
   close(): Promise<void> {
@@ -366,7 +431,7 @@ class BunDatagramSocket implements DatagramSocket {
 /** The Bun adapter: `Bun.listen` for streams, `Bun.udpSocket` for UDP. Unix datagrams are refused. */
 export const bunRuntime: Runtime = {
   name: "bun",
-  listenStream: (options) => Promise.resolve().then(() => BunStreamListener.listen(options)),
+  listenStream: (options) => BunStreamListener.listen(options),
   listenDatagram: (options) => BunDatagramSocket.bind(options),
   lookupHost,
   unixPathState,

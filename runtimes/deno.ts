@@ -57,6 +57,11 @@ interface DenoApi {
   readonly build: { readonly os: string };
   makeTempDirSync(options?: { prefix?: string }): string;
   removeSync(path: string, options?: { recursive?: boolean }): void;
+  readonly permissions?: { querySync?(descriptor: { name: "ffi" }): { readonly state: string } };
+  dlopen?(
+    path: string,
+    symbols: Record<string, { parameters: string[]; result: string }>,
+  ): { symbols: Record<string, (...args: unknown[]) => number> };
 }
 
 function deno(): DenoApi {
@@ -77,6 +82,61 @@ const LARGEST_READ_SIZE = 64 * 1024;
 const HIGH_WATER_MARK = 64 * 1024;
 /** Small queued chunks are joined into one write up to this size, saving a syscall each. */
 const COALESCE_LIMIT = 64 * 1024;
+
+/** The calls of the C library that {@link resetNow} needs, through `Deno.dlopen`. */
+interface ResetCalls {
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, size: number): number;
+  open(path: Uint8Array, flags: number): number;
+  dup2(from: number, to: number): number;
+  close(fd: number): number;
+}
+
+/** Loaded on first use: `null` without the FFI permission, off Linux, or where the C library is not found. */
+let resetCalls: ResetCalls | null | undefined;
+
+/** Linux's SOL_SOCKET, SO_LINGER and O_CLOEXEC, and a `struct linger` of { on, 0 s }: a close then sends RST. */
+const SOL_SOCKET = 1;
+const SO_LINGER = 13;
+const O_CLOEXEC = 0o2000000;
+const LINGER_ZERO = new Uint8Array(new Int32Array([1, 0]).buffer);
+const DEV_NULL = new TextEncoder().encode("/dev/null\0");
+
+function loadResetCalls(): ResetCalls | null {
+  const api = deno();
+  try {
+    if (api.build.os !== "linux" || api.permissions?.querySync?.({ name: "ffi" }).state !== "granted") return null;
+    const { symbols } = api.dlopen!("libc.so.6", {
+      setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+      open: { parameters: ["buffer", "i32"], result: "i32" },
+      dup2: { parameters: ["i32", "i32"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+    });
+    return symbols as unknown as ResetCalls;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resets `conn` (RST) at once, as Node's `resetAndDestroy()` and Bun's `terminate()` do; the caller then closes it as
+ * usual. Deno's TCP connections have no such call, and their `close()` shuts the write side down first (FIN) even with
+ * SO_LINGER at 0, so through FFI (Linux, with the FFI permission) SO_LINGER is set to 0 and /dev/null is put in place
+ * of the socket's descriptor (`dup2`): the socket's last descriptor closes, which sends RST, and Deno's `close()`
+ * then closes /dev/null. The descriptor is the connection's internal `Deno.internal.fd`. Where any of this is missing,
+ * nothing is done and the close sends FIN: a client cannot tell a cut-off reply from a whole one.
+ */
+function resetNow(conn: DenoConn): void {
+  resetCalls ??= loadResetCalls();
+  if (resetCalls === null) return;
+  const key = Object.getOwnPropertySymbols(conn).find((symbol) => symbol.description === "Deno.internal.fd");
+  const fd = key === undefined ? undefined : (conn as unknown as Record<symbol, unknown>)[key];
+  if (typeof fd !== "number" || fd < 0) return;
+  if (resetCalls.setsockopt(fd, SOL_SOCKET, SO_LINGER, LINGER_ZERO, LINGER_ZERO.length) !== 0) return;
+  const placeholder = resetCalls.open(DEV_NULL, O_CLOEXEC);
+  if (placeholder < 0) return;
+  resetCalls.dup2(placeholder, fd);
+  resetCalls.close(placeholder);
+}
 
 class DenoStreamSocket implements StreamSocket {
   readonly remoteAddress: SocketAddress;
@@ -251,6 +311,7 @@ class DenoStreamSocket implements StreamSocket {
   abort(): void {
     this.#queue = [];
     this.bufferedAmount = 0;
+    if (!this.#closed && this.#conn.remoteAddr.transport === "tcp") resetNow(this.#conn);
     this.#finishClose();
   }
 
@@ -269,6 +330,44 @@ class DenoStreamSocket implements StreamSocket {
   setNoDelay(enabled: boolean): void {
     this.#conn.setNoDelay?.(enabled);
   }
+}
+
+/**
+ * Deno's names for the errors of `accept()` that concern the connection being accepted alone (a reset before it was
+ * accepted makes its `getpeername` fail: NotConnected), and the `accept(2)` codes of the same kind (the ones Linux
+ * says to treat as "try again").
+ */
+const ONE_CONNECTION_NAMES: ReadonlySet<string> = new Set([
+  "ConnectionReset",
+  "ConnectionAborted",
+  "ConnectionRefused",
+  "NotConnected",
+  "TimedOut",
+  "Interrupted",
+  "WouldBlock",
+]);
+const ONE_CONNECTION_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ENOTCONN",
+  "ETIMEDOUT",
+  "EINTR",
+  "EAGAIN",
+  "EPROTO",
+  "EPERM",
+  "ENOPROTOOPT",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "ENONET",
+  "EOPNOTSUPP",
+]);
+
+function concernsOneConnection(error: unknown): boolean {
+  const { name, code } = error as { name?: unknown; code?: unknown };
+  return (typeof name === "string" && ONE_CONNECTION_NAMES.has(name)) ||
+    (typeof code === "string" && ONE_CONNECTION_CODES.has(code));
 }
 
 class DenoStreamListener implements StreamListener {
@@ -305,10 +404,8 @@ class DenoStreamListener implements StreamListener {
         return new DenoStreamSocket(await this.#listener.accept());
       } catch (error) {
         if (this.#closed) return null;
-        const name = (error as Error).name;
-        // A connection reset before it was accepted is the client's business, not the server's. NotConnected: it was
-        // reset between accept() and reading its peer's address (a load balancer's health check does that).
-        if (name === "ConnectionReset" || name === "ConnectionAborted" || name === "NotConnected") continue;
+        // A connection reset before it was accepted is the client's business, not the server's: the next one waits.
+        if (concernsOneConnection(error)) continue;
         throw error;
       }
     }

@@ -56,7 +56,7 @@ function packageChecks() {
   check("deno doc --lint", deno, ["doc", "--lint", "--no-npm", ...entrypoints]);
   // --allow-dirty: the dry run checks what would be published, not whether it is committed. It needs no network (Deno
   // 2.9); should a later Deno need jsr.io for it and not reach it, the step is skipped and says why. Its warnings about
-  // three unanalyzable dynamic imports are expected: they import handler modules by URL at run time.
+  // four unanalyzable dynamic imports are expected: three import handler modules by URL at run time, one bun:ffi on Bun.
   const publish = ["publish", "--dry-run", "--allow-dirty"];
   console.log(`\n=== deno publish --dry-run: deno ${publish.join(" ")}`);
   const started = Date.now();

@@ -7,6 +7,7 @@ import { type HandlerSequel, type RequestHandlerClass, runHandler, runHandlerThe
 import { getDefaultRuntime } from "./default_runtime.ts";
 import { ServerStateError } from "./errors.ts";
 import { RESOLVED } from "./resolved.ts";
+import { failureKind, retryDelay } from "./retry_backoff.ts";
 import type { Runtime } from "./transport.ts";
 
 /** Options every server takes. Each may also be set as a subclass field or getter; a constructor option wins. */
@@ -222,6 +223,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   #active = new Set<ActiveRequest<Request, ClientAddress>>();
   #delivery: RequestDelivery<Request, ClientAddress> | undefined;
   #slotWaiters: Array<() => void> = [];
+  // Ends the pause of a `getRequest()` retry early, at close.
+  #wakeRetry: (() => void) | undefined;
 
   /**
    * Stores the address, handler class and options. Nothing is bound here (binding is asynchronous, and subclass
@@ -426,6 +429,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   async #close(): Promise<void> {
     this.applyOptions();
+    this.#wakeRetry?.();
     await this.shutdown();
     await this.#serveLeftover();
     if (this.blockOnClose) await this.#drain(this.drainTimeout);
@@ -512,7 +516,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   /**
    * Reports an error raised while serving a request (`request` and `clientAddress` are `null` when it happened before
    * a request was taken). Prints it with the client's address to stderr; the server goes on. If this throws, the error
-   * is printed and the server still goes on.
+   * is printed and the server still goes on. A failing `getRequest()` (an `accept()` out of descriptors, say) is tried
+   * again after 5 ms, then twice as long each time up to 1 s, and reported once per run of failures of one kind.
    */
   handleError(_request: Request | null, clientAddress: ClientAddress | null, error: unknown): void | Promise<void> {
     const where = clientAddress === null ? "" : ` from ${describeAddress(clientAddress)}`;
@@ -700,16 +705,40 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     return fetching.then(undefined, (error) => this.#fetchAgain(error));
   }
 
+  /**
+   * Retries a failed `getRequest()` until it succeeds (ending the episode) or the server closes: after 5 ms, then twice
+   * as long each time up to 1 s, so that a server out of descriptors (EMFILE) neither spins nor floods its log. Each
+   * failure is reported unless it is of the same kind as the one before it in the episode.
+   */
   async #fetchAgain(error: unknown): Promise<RequestEntry<Request, ClientAddress> | null> {
-    if (this.#closing !== undefined) return null;
-    // Not bound (bindAndActivate: false and no listen()): no retry can cure that.
-    if (error instanceof ServerStateError) {
-      this.#pending = undefined;
-      throw error;
+    let reportedKind: string | undefined;
+    for (let failures = 1;; failures++) {
+      if (this.#closing !== undefined) return null;
+      // Not bound (bindAndActivate: false and no listen()): no retry can cure that.
+      if (error instanceof ServerStateError) {
+        this.#pending = undefined;
+        throw error;
+      }
+      const kind = failureKind(error);
+      if (kind !== reportedKind) {
+        reportedKind = kind;
+        await this.#report(null, null, error);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, retryDelay(failures));
+        this.#wakeRetry = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wakeRetry = undefined;
+      if (this.#closing !== undefined) return null;
+      try {
+        return await this.getRequest();
+      } catch (failure) {
+        error = failure;
+      }
     }
-    await this.#report(null, null, error);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    return this.#fetchRequest();
   }
 
   #untilStop<T>(work: Promise<T>): Promise<T | typeof STOP> {

@@ -23,9 +23,13 @@ export interface EchoProgram {
   readonly stderr: () => string;
 }
 
-/** Starts examples/echo.ts with `args`. */
-export function startEcho(args: readonly string[]): EchoProgram {
-  const [command, commandArgs] = echoCommand(args);
+/** Starts examples/echo.ts with `args`; with `fileLimit`, under that limit of open descriptors (`ulimit -n`). */
+export function startEcho(args: readonly string[], fileLimit?: number): EchoProgram {
+  let [command, commandArgs] = echoCommand(args);
+  if (fileLimit !== undefined) {
+    commandArgs = ["-c", `ulimit -n ${fileLimit} && exec "$@"`, "sh", command, ...commandArgs];
+    command = "sh";
+  }
   const child = spawn(command, commandArgs, {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],

@@ -35,6 +35,15 @@ import {
 /** How long a closed connection may take to hand its last bytes to a peer that does not read (as `TCPServer`). */
 const LINGER = 30_000;
 
+/** A stream request whose client had closed its connection before the child got it: not served, not counted. */
+const SKIPPED: unique symbol = Symbol("skipped");
+
+/**
+ * Turns of the event loop (`setTimeout(0)`) a received connection gets to show that its client closed it before it
+ * arrived: what the kernel already holds (bytes, the end of input, a reset) is read within them.
+ */
+const ARRIVAL_TURNS = 2;
+
 /**
  * Serves the parent's requests with `handlerClass` until told to exit. Says `ready` at once: call it once the handler
  * class is loaded. Requests come one at a time; each ends with `done`, and the child exits after the one marked
@@ -53,17 +62,19 @@ export function serveParent(
   const serve = async (message: ServeMessage, socket: StreamSocket | null): Promise<void> => {
     if (message.server !== undefined) server = Object.freeze({ ...message.server });
     busy = true;
-    let ok: boolean;
-    if (message.type === "stream") ok = await serveStream(message, socket, handlerClass, server, contexts);
-    else if (message.type === "datagram") ok = await serveDatagram(message, channel, handlerClass, server);
-    else ok = await runQuietly(message.request, message.clientAddress, handlerClass, server);
+    let outcome: boolean | typeof SKIPPED;
+    if (message.type === "stream") outcome = await serveStream(message, socket, handlerClass, server, contexts);
+    else if (message.type === "datagram") outcome = await serveDatagram(message, channel, handlerClass, server);
+    else outcome = await runQuietly(message.request, message.clientAddress, handlerClass, server);
     busy = false;
+    const ok = outcome !== false;
+    const skipped = outcome === SKIPPED;
     try {
-      await channel.send({ type: "done", id: message.id, ok });
+      await channel.send({ type: "done", id: message.id, ok, ...(skipped ? { skipped } : {}) });
     } catch {
       // The parent is gone: nobody is left to tell.
     }
-    if (!ok || message.last || exitWhenIdle) channel.exit(ok ? 0 : 1);
+    if (!ok || (message.last && !skipped) || exitWhenIdle) channel.exit(ok ? 0 : 1);
   };
 
   channel.attach({
@@ -90,7 +101,7 @@ async function serveStream(
   handlerClass: RequestHandlerClass<unknown, unknown>,
   server: Readonly<Record<string, unknown>>,
   contexts: ChildTlsContexts,
-): Promise<boolean> {
+): Promise<boolean | typeof SKIPPED> {
   if (socket === null) {
     reportError(message.clientAddress, new Error("the parent sent a stream request without its connection"));
     return false;
@@ -108,7 +119,8 @@ async function serveStream(
     } catch (error) {
       socket.abort();
       contexts.log.report(error, message.clientAddress);
-      return true;
+      // No handler ran: like a connection closed on arrival, it costs this child nothing.
+      return SKIPPED;
     }
   }
   const connection = new Connection(wrap(inner));
@@ -121,6 +133,11 @@ async function serveStream(
   }
   // Data events come from the event loop, so these bytes, read by the parent, reach the reader before any others.
   if (message.prefix !== "") connection.reader.push(fromBase64(message.prefix));
+  else if (await closedOnArrival(connection)) {
+    // Connect-and-close (or reset) before a byte: nothing to serve, and no reason to spend this process on it.
+    connection.abort();
+    return SKIPPED;
+  }
   let ok = true;
   if (message.proxyProtocol === undefined || (await readHeader(connection, message.proxyProtocol))) {
     ok = await runQuietly(connection, connection.clientAddress, handlerClass, server);
@@ -159,6 +176,19 @@ async function readHeader(connection: Connection, options: ProxyProtocolOptions)
     }
     return false;
   }
+}
+
+/**
+ * True when the connection's input ended (or failed) with no byte within {@link ARRIVAL_TURNS} turns of the event
+ * loop: its client left before the child got it. Stops waiting at the first byte. Reads nothing away from the
+ * handler: what arrives stays in the connection's reader.
+ */
+async function closedOnArrival(connection: Connection): Promise<boolean> {
+  const reader = connection.reader;
+  for (let turn = 0; turn < ARRIVAL_TURNS && !reader.atEnd && reader.buffered === 0; turn++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return reader.atEnd;
 }
 
 async function serveDatagram(

@@ -321,9 +321,10 @@ export class ChildPool {
         const task = child.task;
         if (task === null || task.id !== message.id) return;
         child.task = null;
-        child.served++;
+        // A connection its client closed before the child got it was not served: the child stays for the next.
+        if (!message.skipped) child.served++;
         child.reserved = false;
-        if (!message.ok || child.lastSent) child.state = "exiting"; // it exits by itself
+        if (!message.ok || (child.lastSent && !message.skipped)) child.state = "exiting"; // it exits by itself
         else if (this.#closing) this.#retire(child);
         else child.state = "ready";
         task.resolve(message.ok);

@@ -100,6 +100,11 @@ export interface Done {
   readonly id: number;
   /** `false` when the handler failed (the child reported it with `handleError` and exits with status 1). */
   readonly ok: boolean;
+  /**
+   * The connection was closed by its client before the child got it (end of input or a reset, no byte): the handler
+   * did not run, and the request does not count towards `requestsPerChild` (the child stays, even after `last`).
+   */
+  readonly skipped?: boolean;
 }
 
 /** Everything a child sends. */
