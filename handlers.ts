@@ -31,7 +31,7 @@ export {
 } from "./src/base_request_handler.ts";
 export { StreamRequestHandler } from "./src/stream_request_handler.ts";
 export { type DatagramRequest, DatagramRequestHandler, NoClientAddressError } from "./src/datagram_request_handler.ts";
-export { type BytesLike, Connection } from "./src/connection.ts";
+export { type BytesLike, Connection, type TlsUpgrade } from "./src/connection.ts";
 export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src/buffered_reader.ts";
 export { SocketWriter } from "./src/socket_writer.ts";
 export { StreamProtocol } from "./src/protocol/stream_protocol.ts";

@@ -15,6 +15,9 @@
  *   --trusted-proxy CIDR     (repeatable; with --proxy-protocol: only these peers may connect; "unix" for unix peers)
  *   --whoami                 (stream transports: first send `client HOST:PORT pid PID` on each connection: the client
  *                             as the server sees it, the PROXY source with --proxy-protocol, and the serving process)
+ *   --tls-cert FILE --tls-key FILE   (stream transports: serve TLS with this certificate chain and key, PEM)
+ *   --tls-ca FILE            (with TLS: require client certificates signed by this CA)
+ *   --starttls               (with TLS: plain first; the line STARTTLS is answered READY, then the connection upgrades)
  * ```
  *
  * Prints one line `listening on ADDRESS` when ready. SIGINT or SIGTERM: stops accepting, lets requests in flight
@@ -22,6 +25,7 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import {
   AsyncTCPServer,
@@ -36,10 +40,12 @@ import {
   formatAddress,
   type ProxyProtocolOptions,
   TCPServer,
+  type TCPServerOptions,
   ThreadingTCPServer,
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
+  type TlsOptions,
   UDPProtocolServer,
   UDPServer,
   UnixDatagramProtocolServer,
@@ -77,6 +83,14 @@ export interface EchoOptions {
   trustedProxies: string[];
   /** Stream transports: say who the client is first. */
   whoami: boolean;
+  /** Serve TLS with this certificate (chain) file, PEM. */
+  tlsCert: string | undefined;
+  /** ... and this private key file, PEM. */
+  tlsKey: string | undefined;
+  /** Require client certificates signed by the CA in this file, PEM. */
+  tlsCa: string | undefined;
+  /** Plain first; the line STARTTLS upgrades (needs tlsCert and tlsKey). */
+  starttls: boolean;
 }
 
 class UsageError extends Error {}
@@ -93,6 +107,10 @@ function parse(argv: readonly string[]): EchoOptions {
     proxyProtocol: null,
     trustedProxies: [],
     whoami: false,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    tlsCa: undefined,
+    starttls: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -161,6 +179,19 @@ function parse(argv: readonly string[]): EchoOptions {
       case "--trusted-proxy":
         options.trustedProxies.push(value());
         break;
+      case "--tls-cert":
+        options.tlsCert = value();
+        break;
+      case "--tls-key":
+        options.tlsKey = value();
+        break;
+      case "--tls-ca":
+        options.tlsCa = value();
+        break;
+      case "--starttls":
+        if (inline !== undefined) throw new UsageError("--starttls takes no value");
+        options.starttls = true;
+        break;
       case "--whoami":
         if (inline !== undefined) throw new UsageError("--whoami takes no value");
         options.whoami = true;
@@ -170,7 +201,8 @@ function parse(argv: readonly string[]): EchoOptions {
         throw new UsageError(
           "usage: echo [--transport tcp|udp|unix|unix-dgram] [--mode sync|async|threading|forking] " +
             "[--handler stream|protocol] [--host HOST] [--port N] [--path PATH] [--requests-per-child N] " +
-            "[--proxy-protocol v1|v2|any] [--trusted-proxy CIDR]... [--whoami]",
+            "[--proxy-protocol v1|v2|any] [--trusted-proxy CIDR]... [--whoami] " +
+            "[--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--starttls]]",
         );
       default:
         throw new UsageError(`unknown option ${JSON.stringify(argv[i])} (try --help)`);
@@ -198,6 +230,15 @@ function parse(argv: readonly string[]): EchoOptions {
   if (options.trustedProxies.length > 0 && options.proxyProtocol === null) {
     throw new UsageError("--trusted-proxy needs --proxy-protocol");
   }
+  const tls = options.tlsCert !== undefined || options.tlsKey !== undefined;
+  if (tls && (options.tlsCert === undefined || options.tlsKey === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if ((options.tlsCa !== undefined || options.starttls) && !tls) {
+    throw new UsageError(`${options.starttls ? "--starttls" : "--tls-ca"} needs --tls-cert and --tls-key`);
+  }
+  if (tls && !stream) throw new UsageError(`TLS needs a stream transport (tcp or unix), not ${options.transport}`);
+  if (options.starttls && options.handler === "protocol") throw new UsageError("--starttls needs --handler stream");
   return options;
 }
 
@@ -206,8 +247,9 @@ type AnyServer = BaseServer<any, any, any>;
 
 function makeServer(options: EchoOptions): AnyServer {
   const server = makeServerOf(options);
-  // A data field: worker threads and child processes see it in their copy of the server.
+  // Data fields: worker threads and child processes see them in their copy of the server.
   (server as { whoami?: boolean }).whoami = options.whoami;
+  (server as { starttls?: boolean }).starttls = options.starttls;
   return server;
 }
 
@@ -219,9 +261,32 @@ function proxyProtocolOf(options: EchoOptions): ProxyProtocolOptions | null {
   };
 }
 
+/** The TLS settings from the files named, read here: a file that cannot be read is a usage error. */
+function tlsOf(options: EchoOptions): TlsOptions | null {
+  if (options.tlsCert === undefined || options.tlsKey === undefined) return null;
+  const read = (flag: string, path: string): string => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new UsageError(`cannot read ${flag} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return {
+    cert: read("--tls-cert", options.tlsCert),
+    key: read("--tls-key", options.tlsKey),
+    ...(options.tlsCa === undefined ? {} : { ca: read("--tls-ca", options.tlsCa), clientCertificates: "require" }),
+    ...(options.starttls ? { mode: "starttls" } : {}),
+  };
+}
+
 function makeServerOf(options: EchoOptions): AnyServer {
   const proxyProtocol = proxyProtocolOf(options);
-  const settings = { drainTimeout: 10_000, ...(proxyProtocol === null ? {} : { proxyProtocol }) };
+  const tls = tlsOf(options);
+  const settings = {
+    drainTimeout: 10_000,
+    ...(proxyProtocol === null ? {} : { proxyProtocol }),
+    ...(tls === null ? {} : { tls }),
+  };
   const { transport, mode } = options;
   const inet = [options.host, options.port] as const;
   const path = options.path as string;
@@ -229,9 +294,9 @@ function makeServerOf(options: EchoOptions): AnyServer {
     // One datagram protocol object per server, in this thread: sync and async are the same here.
     if (transport === "udp") return new UDPProtocolServer(inet, DatagramProtocolEcho, settings);
     if (transport === "unix-dgram") return new UnixDatagramProtocolServer(path, DatagramProtocolEcho, settings);
-    return makeStreamServer(options, ProtocolEcho);
+    return makeStreamServer(options, ProtocolEcho, settings);
   }
-  if (transport === "tcp" || transport === "unix") return makeStreamServer(options, LineEcho);
+  if (transport === "tcp" || transport === "unix") return makeStreamServer(options, LineEcho, settings);
   if (mode === "forking") {
     const forking = { ...settings, requestsPerChild: options.requestsPerChild };
     if (transport === "udp") return new ForkingUDPServer(inet, DatagramEcho, forking);
@@ -250,8 +315,11 @@ function makeServerOf(options: EchoOptions): AnyServer {
 }
 
 /** A TCP or unix stream server of the mode, with either stream handler shape. */
-function makeStreamServer(options: EchoOptions, Handler: typeof LineEcho | typeof ProtocolEcho): AnyServer {
-  const settings = { drainTimeout: 10_000 };
+function makeStreamServer(
+  options: EchoOptions,
+  Handler: typeof LineEcho | typeof ProtocolEcho,
+  settings: TCPServerOptions,
+): AnyServer {
   const inet = [options.host, options.port] as const;
   const path = options.path as string;
   const tcp = options.transport === "tcp";

@@ -19,9 +19,16 @@ import {
 /** Longest piece echoed at once: a longer line is echoed in pieces of this size, as it arrives. */
 const PIECE = 65536;
 
+const STARTTLS = new TextEncoder().encode("STARTTLS\n");
+
+function isStartTls(line: Uint8Array): boolean {
+  return line.length === STARTTLS.length && line.every((byte, index) => byte === STARTTLS[index]);
+}
+
 /**
  * Echoes each line as it arrives, until the client closes its side. With the server's `whoami` field set, first says
  * `client HOST:PORT pid PID`: the client address (the PROXY source behind a load balancer) and the serving process.
+ * With its `starttls` field set, the plain line `STARTTLS` is answered `READY` and the connection upgraded to TLS.
  */
 export class LineEcho extends StreamRequestHandler {
   static override moduleUrl: string = import.meta.url;
@@ -33,6 +40,10 @@ export class LineEcho extends StreamRequestHandler {
     for (;;) {
       const line = await this.rfile.readline(PIECE);
       if (line.length === 0) return;
+      if ((this.server as { starttls?: boolean }).starttls && this.request.tls === null && isStartTls(line)) {
+        await this.startTls("READY\n");
+        continue;
+      }
       await this.wfile.write(line);
     }
   }

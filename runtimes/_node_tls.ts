@@ -52,7 +52,10 @@ function certificateOptions(certificate: TlsCertificateConfig, option: string): 
     throw new TlsConfigError(`${option}.key`, why, { cause: error });
   }
   if (!leaf.checkPrivateKey(key)) {
-    throw new TlsConfigError(`${option}.key`, `the private key does not match the certificate (${leaf.subject})`);
+    throw new TlsConfigError(
+      `${option}.key`,
+      `the private key does not match the certificate (${leaf.subject.replaceAll("\n", ", ")})`,
+    );
   }
   return { cert: certificate.cert, key: key.export({ format: "pem", type: "pkcs8" }) as string };
 }
