@@ -11,6 +11,8 @@
  *   (one datagram in, one out), {@link BaseRequestHandler}. A module holding handlers for workers or child processes
  *   can import them from the lighter `@sockserve/sockserve/handlers` entrypoint.
  *
+ * - XDR (RFC 4506): the {@link xdr} namespace of schema builders with typed `encode` and `decode`, usable on its own.
+ *
  * The runtime (Deno, Bun or Node) is detected when this module loads; every server also takes an explicit `runtime`
  * option, such as {@link nodeRuntime} to use `node:net` on any of the three.
  *
@@ -107,6 +109,9 @@ export type {
   WorkerHandle,
   WorkerStartOptions,
 } from "./src/transport.ts";
+// XDR (RFC 4506): schema builders and encode/decode, as the `xdr` namespace; its error class at the top level too.
+export * as xdr from "./src/xdr/mod.ts";
+export { XdrError } from "./src/xdr/error.ts";
 export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
 export { denoRuntime } from "./runtimes/deno.ts";
 export { bunRuntime } from "./runtimes/bun.ts";
