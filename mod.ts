@@ -12,6 +12,9 @@
  *   can import them from the lighter `@sockserve/sockserve/handlers` entrypoint.
  *
  * - XDR (RFC 4506): the {@link xdr} namespace of schema builders with typed `encode` and `decode`, usable on its own.
+ * - ONC RPC (RFC 5531): {@link defineProgram} and {@link implement}, the handlers {@link RpcStreamHandler} and
+ *   {@link RpcDatagramHandler}, and servers in every mode ({@link RpcTCPServer}, {@link AsyncRpcUDPServer},
+ *   {@link ThreadingRpcTCPServer} …).
  *
  * The runtime (Deno, Bun or Node) is detected when this module loads; every server also takes an explicit `runtime`
  * option, such as {@link nodeRuntime} to use `node:net` on any of the three.
@@ -109,9 +112,38 @@ export type {
   WorkerHandle,
   WorkerStartOptions,
 } from "./src/transport.ts";
-// XDR (RFC 4506): schema builders and encode/decode, as the `xdr` namespace; its error class at the top level too.
-export * as xdr from "./src/xdr/mod.ts";
-export { XdrError } from "./src/xdr/error.ts";
+// ONC RPC servers (the handlers, programs, XDR and errors come with handlers.ts above).
+export {
+  AsyncRpcTCPServer,
+  AsyncRpcTCPServerBase,
+  AsyncRpcUDPServer,
+  AsyncRpcUDPServerBase,
+  AsyncRpcUnixStreamServer,
+  AsyncRpcUnixStreamServerBase,
+  ForkingRpcTCPServer,
+  ForkingRpcTCPServerBase,
+  ForkingRpcUDPServer,
+  ForkingRpcUDPServerBase,
+  ForkingRpcUnixStreamServer,
+  ForkingRpcUnixStreamServerBase,
+  type RpcDatagramHandlerArgument,
+  type RpcServer,
+  RpcServerMixIn,
+  type RpcServerOptions,
+  type RpcStreamHandlerArgument,
+  RpcTCPServer,
+  RpcTCPServerBase,
+  RpcUDPServer,
+  RpcUDPServerBase,
+  RpcUnixStreamServer,
+  RpcUnixStreamServerBase,
+  ThreadingRpcTCPServer,
+  ThreadingRpcTCPServerBase,
+  ThreadingRpcUDPServer,
+  ThreadingRpcUDPServerBase,
+  ThreadingRpcUnixStreamServer,
+  ThreadingRpcUnixStreamServerBase,
+} from "./src/rpc/servers.ts";
 export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
 export { denoRuntime } from "./runtimes/deno.ts";
 export { bunRuntime } from "./runtimes/bun.ts";
