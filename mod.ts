@@ -106,6 +106,7 @@ export type {
   ParentChannelEvents,
   ResolvedHost,
   Runtime,
+  StreamConnectOptions,
   StreamListener,
   StreamListenOptions,
   UnixPathState,
@@ -144,6 +145,13 @@ export {
   ThreadingRpcUnixStreamServer,
   ThreadingRpcUnixStreamServerBase,
 } from "./src/rpc/servers.ts";
+export {
+  type RpcCallOptions,
+  RpcClient,
+  type RpcClientOptions,
+  type RpcClientTarget,
+  type RpcStub,
+} from "./src/rpc/client.ts";
 export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
 export { denoRuntime } from "./runtimes/deno.ts";
 export { bunRuntime } from "./runtimes/bun.ts";

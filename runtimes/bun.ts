@@ -21,6 +21,7 @@ import type {
   StreamSocketEvents,
 } from "../src/transport.ts";
 import { childProcesses } from "./_fork.ts";
+import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { ACCEPT_QUEUE_LIMIT, DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
@@ -308,6 +309,8 @@ class BunDatagramSocket implements DatagramSocket {
           drain(): void {
             drainTarget.wrapper?.onDrain();
           },
+          // An ICMP error (port unreachable: a reply went to a client that is gone) must not become an uncaught error.
+          error(): void {},
         },
       });
     } catch (error) {
@@ -366,4 +369,5 @@ export const bunRuntime: Runtime = {
   startWorker: startWebWorker,
   availableParallelism: webParallelism,
   childProcesses,
+  connectStream: nodeConnectStream,
 };
