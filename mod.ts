@@ -128,6 +128,7 @@ export {
   ForkingRpcUnixStreamServer,
   ForkingRpcUnixStreamServerBase,
   type RpcDatagramHandlerArgument,
+  RpcRegistrationError,
   type RpcServer,
   RpcServerMixIn,
   type RpcServerOptions,
@@ -152,6 +153,26 @@ export {
   type RpcClientTarget,
   type RpcStub,
 } from "./src/rpc/client.ts";
+export {
+  IPPROTO,
+  isLocalCaller,
+  PMAP_LIST,
+  PMAP_MAPPING,
+  PMAP_PORT,
+  PMAP_PROG,
+  PMAP_VERS,
+  pmapDump,
+  pmapGetPort,
+  type PmapMapping,
+  pmapSet,
+  pmapUnset,
+  Portmap,
+  type PortmapperOptions,
+  portmapProgram,
+  type PortmapSpec,
+  PortmapTable,
+} from "./src/rpc/portmap.ts";
+export { PortmapServer, type PortmapServerOptions } from "./src/rpc/portmap_server.ts";
 export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
 export { denoRuntime } from "./runtimes/deno.ts";
 export { bunRuntime } from "./runtimes/bun.ts";

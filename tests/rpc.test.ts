@@ -8,6 +8,7 @@ import {
   AUTH_FLAVOR,
   authSys,
   type OpaqueAuth,
+  RpcStreamHandler,
   RpcTCPServer,
   RpcUDPServer,
   RpcUnixStreamServer,
@@ -26,7 +27,8 @@ import {
   unwords,
   words,
 } from "./_rpc.ts";
-import { TEST_PROG, TestDatagram, TestStream } from "./rpc_handlers.ts";
+import { TEST_PROG, TestDatagram, testProgram, TestStream } from "./rpc_handlers.ts";
+import { calc } from "../examples/rpc_calc_handlers.ts";
 
 const LOOPBACK = ["127.0.0.1", 0] as const;
 const hexWord = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
@@ -398,8 +400,6 @@ describe("RPC over UDP: limits", () => {
 
 describe("RPC servers", () => {
   test("several programs and versions on one server; programs given without a handler class", async () => {
-    const { calc } = await import("../examples/rpc_calc_handlers.ts");
-    const { testProgram } = await import("./rpc_handlers.ts");
     await serving(new RpcTCPServer([...LOOPBACK], [calc, testProgram]), async (server) => {
       assert.deepEqual(server.registrations, [[0x2000_0099, 1], [TEST_PROG, 1], [TEST_PROG, 3]]);
       const add = await streamCall(
@@ -416,7 +416,6 @@ describe("RPC servers", () => {
   });
 
   test("a handler class without programs fails with a message that says what to add", async () => {
-    const { RpcStreamHandler } = await import("../mod.ts");
     const server = new RpcTCPServer([...LOOPBACK], RpcStreamHandler);
     assert.throws(() => server.registrations, /serves no program: set `static override programs/);
   });

@@ -3,10 +3,6 @@
 // as 5 fragments); rpcinfo pings each program and version. Needs rpcgen and libtirpc-dev (rpcsvc-proto) and rpcinfo
 // (rpcbind); `.ci/run` installs them.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   AsyncRpcTCPServer,
@@ -18,63 +14,9 @@ import {
   ThreadingRpcTCPServer,
   ThreadingRpcUDPServer,
 } from "../mod.ts";
-import { type AnyServer, REPO_ROOT, serving } from "./_helpers.ts";
+import { type AnyServer, serving } from "./_helpers.ts";
+import { buildCalcClient, RPC_TOOLS_MISSING as skip, run, uaddr } from "./_rpcgen.ts";
 import { CalcDatagram, CalcStream } from "../examples/rpc_calc_handlers.ts";
-
-/** Runs a program; resolves with its output (stdout then stderr) and exit code, whatever the code. */
-export function run(
-  file: string,
-  args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string>; timeout?: number } = {},
-): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      timeout: options.timeout ?? 60_000,
-      maxBuffer: 1 << 24,
-    }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
-  });
-}
-
-const TOOLS = ["/usr/bin/rpcgen", "/usr/bin/gcc", "/usr/include/tirpc/rpc/rpc.h", "/usr/sbin/rpcinfo"];
-const missing = TOOLS.filter((path) => !existsSync(path));
-const skip = missing.length > 0
-  ? `needs ${missing.join(", ")} (apt-get install rpcsvc-proto libtirpc-dev rpcbind)`
-  : false;
-
-let dir = "";
-let client = "";
-
-/** Builds the rpcgen client of calc.x into a temporary directory; returns the binary's path. */
-async function buildClient(): Promise<string> {
-  dir = mkdtempSync(join(tmpdir(), "sockserve-rpcgen-"));
-  // rpcgen names the header in the C files as it was given the .x file: run it in the build directory.
-  copyFileSync(join(REPO_ROOT, "examples", "calc.x"), join(dir, "calc.x"));
-  for (const [flag, out] of [["-h", "calc.h"], ["-c", "calc_xdr.c"], ["-l", "calc_clnt.c"]]) {
-    const made = await run("/usr/bin/rpcgen", [flag, "calc.x", "-o", out], { cwd: dir });
-    assert.equal(made.code, 0, `rpcgen ${flag}: ${made.out}`);
-  }
-  const binary = join(dir, "calc_cli");
-  const built = await run("/usr/bin/gcc", [
-    "-I/usr/include/tirpc",
-    `-I${dir}`,
-    "-o",
-    binary,
-    join(REPO_ROOT, "tests", "fixtures", "rpc", "calc_cli.c"),
-    join(dir, "calc_clnt.c"),
-    join(dir, "calc_xdr.c"),
-    "-ltirpc",
-  ]);
-  assert.equal(built.code, 0, `gcc: ${built.out}`);
-  return binary;
-}
-
-/** rpcinfo's universal address of 127.0.0.1:port. */
-export const uaddr = (port: number): string => `127.0.0.1.${port >> 8}.${port & 255}`;
 
 const portOf = (server: AnyServer): number => (server.serverAddress as [string, number])[1];
 
@@ -104,12 +46,12 @@ const MODES: Array<{ name: string; tcp: () => AnyServer; udp: () => AnyServer }>
 const EXPECTED = "NULL: RPC: Success\nADD(2,40) = 42\nADD(2147483647,1) = -2147483648\nECHO = hello\n";
 
 describe("libtirpc's rpcgen client and rpcinfo against our servers", { skip }, () => {
+  let client = "";
+  let cleanup = () => {};
   before(async () => {
-    client = await buildClient();
+    ({ client, cleanup } = await buildCalcClient());
   });
-  after(() => {
-    if (dir !== "") rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => cleanup());
 
   for (const mode of MODES) {
     test(`${mode.name} TCP: every procedure, AUTH_NONE and AUTH_SYS, a 300 KB BIGECHO in 5 fragments`, () =>

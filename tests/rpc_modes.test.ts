@@ -16,6 +16,7 @@ import {
 import { type AnyServer, recordErrors, serving, socketPath, waitFor } from "./_helpers.ts";
 import { callMessage, RecordClient, streamCall, udpCall, words } from "./_rpc.ts";
 import { TEST_PROG, TestDatagram, TestStream } from "./rpc_handlers.ts";
+import { calc } from "../examples/rpc_calc_handlers.ts";
 
 const pair = xdr.encode(xdr.struct({ a: xdr.int(), b: xdr.int() }), { a: 2, b: 40 });
 const ADD_REPLY = "00000001 00000001 00000000 00000000 00000000 00000000 0000002a";
@@ -87,7 +88,6 @@ describe("RPC servers in every mode", () => {
   });
 
   test("threading and forking need a handler class importable by URL, and say so", async () => {
-    const { calc } = await import("../examples/rpc_calc_handlers.ts");
     const programsOnly = new RpcTCPServer(["127.0.0.1", 0], [calc]);
     assert.equal(typeof programsOnly.registrations, "object");
     const threading = new ThreadingRpcTCPServer(["127.0.0.1", 0], (programsOnly as AnyServer).RequestHandlerClass);

@@ -17,6 +17,7 @@ import type { InetAddress, SocketAddress, UnixAddress } from "../transport.ts";
 import { UDPServer, type UDPServerOptions } from "../udp_server.ts";
 import { dispatcherOf, RpcDatagramHandler, type RpcHandlerClass, RpcStreamHandler } from "./handlers.ts";
 import type { RpcProgram } from "./program.ts";
+import { IPPROTO, pmapSet, pmapUnset, type PortmapperOptions } from "./portmap.ts";
 import { DEFAULT_RECORD_LIMITS } from "./record.ts";
 
 /** The RPC settings of a server. Each may also be set as a subclass field. */
@@ -31,6 +32,10 @@ export interface RpcServerOptions {
   recordTimeout?: number | null;
   /** UDP servers: longest reply datagram (default 65,507 over IPv4, 65,527 over IPv6; `null`: those). */
   maxReplySize?: number | null;
+  /** Register the served programs with the portmapper once listening, and unregister them at close (default `false`). */
+  registerWithPortmapper?: boolean;
+  /** Where the portmapper is (default 127.0.0.1:111, over UDP). */
+  portmapper?: PortmapperOptions | null;
 }
 
 /** What the RPC settings add to a server. */
@@ -45,8 +50,34 @@ export interface RpcServer {
   recordTimeout: number | null;
   /** Longest reply datagram (UDP servers); `null`: the IP limit. */
   maxReplySize: number | null;
+  /** Register with the portmapper at listen, unregister at close. */
+  registerWithPortmapper: boolean;
+  /** Where the portmapper is; `null`: 127.0.0.1:111. */
+  portmapper: PortmapperOptions | null;
   /** The (program, version) pairs the server's handler serves. */
   readonly registrations: Array<readonly [program: number, version: number]>;
+  /**
+   * Registers every served (program, version) with the portmapper (PMAPPROC_SET over UDP), for this server's
+   * protocol and port.
+   *
+   * @throws {RpcRegistrationError} when the portmapper refuses a mapping (one exists already) or cannot be reached
+   */
+  register(): Promise<void>;
+  /** Removes the served programs' mappings from the portmapper (PMAPPROC_UNSET: every protocol). */
+  unregister(): Promise<void>;
+}
+
+/** The portmapper refused a registration, or could not be reached. */
+export class RpcRegistrationError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message what was refused, and what to do
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RpcRegistrationError";
+  }
 }
 
 /** A handler class for RPC servers, or the programs alone (a handler class is made for them). */
@@ -94,9 +125,69 @@ export function RpcServerMixIn<Base extends ServerClass>(base: Base): Base & (ne
       this.prototype.maxReplySize = null;
     }
 
+    declare registerWithPortmapper: boolean;
+    declare portmapper: PortmapperOptions | null;
+    #registered = false;
+    static {
+      this.prototype.registerWithPortmapper = false;
+      this.prototype.portmapper = null;
+    }
+
     get registrations(): Array<readonly [number, number]> {
       return dispatcherOf((this as unknown as { RequestHandlerClass: RpcHandlerClass }).RequestHandlerClass)
         .registrations;
+    }
+
+    async register(): Promise<void> {
+      const address = this.serverAddress;
+      if (!Array.isArray(address)) {
+        throw new RpcRegistrationError("a unix socket server has no port to register with the portmapper");
+      }
+      const transport = (this as { transport?: string }).transport;
+      const prot = transport === "udp" ? IPPROTO.UDP : IPPROTO.TCP;
+      const where = this.portmapper ?? {};
+      for (const [prog, vers] of this.registrations) {
+        let accepted: boolean;
+        try {
+          accepted = await pmapSet({ prog, vers, prot, port: address[1] }, where);
+        } catch (error) {
+          throw new RpcRegistrationError(
+            `cannot register program ${prog} version ${vers}: the portmapper at ${where.host ?? "127.0.0.1"}:${
+              where.port ?? 111
+            } did not answer (${error instanceof Error ? error.message : error})`,
+            { cause: error },
+          );
+        }
+        if (!accepted) {
+          throw new RpcRegistrationError(
+            `the portmapper refused program ${prog} version ${vers} over ${transport}: it is registered already ` +
+              `(remove it with \`rpcinfo -d ${prog} ${vers}\`) or the caller is not local`,
+          );
+        }
+        this.#registered = true;
+      }
+    }
+
+    async unregister(): Promise<void> {
+      this.#registered = false;
+      for (const [prog, vers] of this.registrations) await pmapUnset(prog, vers, this.portmapper ?? {});
+    }
+
+    override async serverActivate(): Promise<void> {
+      await super.serverActivate();
+      this.applyOptions();
+      if (this.registerWithPortmapper) await this.register();
+    }
+
+    override async serverClose(): Promise<void> {
+      if (this.#registered) {
+        try {
+          await this.unregister();
+        } catch (error) {
+          await this.handleError(null, null, error);
+        }
+      }
+      await super.serverClose();
     }
   }
   return RpcServerMixIn;
