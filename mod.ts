@@ -173,6 +173,12 @@ export {
   PortmapTable,
 } from "./src/rpc/portmap.ts";
 export { PortmapServer, type PortmapServerOptions } from "./src/rpc/portmap_server.ts";
+export {
+  DuplicateRequestCache,
+  type DuplicateRequestCacheOptions,
+  type DuplicateRequestCacheStats,
+  withDuplicateRequestCache,
+} from "./src/rpc/drc.ts";
 export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
 export { denoRuntime } from "./runtimes/deno.ts";
 export { bunRuntime } from "./runtimes/bun.ts";

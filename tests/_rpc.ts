@@ -216,3 +216,50 @@ export function udpCall(address: SocketAddress, message: Uint8Array, timeout = 3
     socket.send(message, address[1], address[0]);
   });
 }
+
+/** A UDP client on one socket (one source port), as a retransmitting client is. */
+export class UdpPeer {
+  readonly #socket: dgram.Socket;
+  #replies: Uint8Array[] = [];
+  #waiter: (() => void) | null = null;
+
+  private constructor(socket: dgram.Socket) {
+    this.#socket = socket;
+    socket.on("message", (message: Buffer) => {
+      this.#replies.push(new Uint8Array(message));
+      this.#waiter?.();
+    });
+  }
+
+  /** Binds a socket on 127.0.0.1. */
+  static async open(): Promise<UdpPeer> {
+    const socket = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+    return new UdpPeer(socket);
+  }
+
+  /** Sends `message` and returns the next reply (or `null` after `timeout`). */
+  async call(address: SocketAddress, message: Uint8Array, timeout = 5000): Promise<Uint8Array | null> {
+    if (typeof address === "string") throw new TypeError("UdpPeer needs [host, port]");
+    this.#socket.send(message, address[1], address[0]);
+    const until = Date.now() + timeout;
+    while (this.#replies.length === 0) {
+      const left = until - Date.now();
+      if (left <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#waiter = null;
+    }
+    return this.#replies.shift()!;
+  }
+
+  /** Closes the socket. */
+  close(): void {
+    this.#socket.close();
+  }
+}

@@ -1,18 +1,21 @@
 // ONC RPC servers (RFC 5531) from hand-made messages: every reply, authentication, and the limits of record marking,
 // over TCP, UDP and unix stream sockets.
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { describe, test } from "node:test";
 import {
   AsyncRpcTCPServer,
   AsyncRpcUDPServer,
   AUTH_FLAVOR,
   authSys,
+  ForkingRpcUDPServer,
   type OpaqueAuth,
   RpcStreamHandler,
   RpcTCPServer,
   RpcUDPServer,
   RpcUnixStreamServer,
   type SocketAddress,
+  ThreadingRpcUDPServer,
   xdr,
 } from "../mod.ts";
 import { type AnyServer, recordErrors, serving, sleep, socketPath, waitFor } from "./_helpers.ts";
@@ -24,6 +27,7 @@ import {
   streamCall,
   streamExchange,
   udpCall,
+  UdpPeer,
   unwords,
   words,
 } from "./_rpc.ts";
@@ -418,5 +422,97 @@ describe("RPC servers", () => {
   test("a handler class without programs fails with a message that says what to add", async () => {
     const server = new RpcTCPServer([...LOOPBACK], RpcStreamHandler);
     assert.throws(() => server.registrations, /serves no program: set `static override programs/);
+  });
+});
+
+describe("UDP duplicate-request cache", () => {
+  const count = (xid: number, ms = 0) => callMessage({ xid, prog: TEST_PROG, vers: 1, proc: 9 }, u32(ms));
+  const ran = (reply: Uint8Array | null) => new DataView(reply!.buffer, reply!.byteOffset).getUint32(24);
+  const withPeer = async (body: (peer: UdpPeer) => Promise<void>) => {
+    const peer = await UdpPeer.open();
+    try {
+      await body(peer);
+    } finally {
+      peer.close();
+    }
+  };
+
+  test("a retransmitted call is answered from the cache, not run again; a new XID or another client runs", () =>
+    serving(new AsyncRpcUDPServer([...LOOPBACK], TestDatagram), (server) =>
+      withPeer(async (peer) => {
+        const first = await peer.call(server.serverAddress, count(0x51));
+        const again = await peer.call(server.serverAddress, count(0x51));
+        assert.equal(words(again!), words(first!), "the same reply, so COUNT ran once");
+        assert.equal(ran(await peer.call(server.serverAddress, count(0x52))), ran(first) + 1);
+        // The same XID from another client (another source port) is another call.
+        assert.equal(ran(await udpCall(server.serverAddress, count(0x51))), ran(first) + 2);
+        assert.equal(server.duplicateRequests?.stats.replayed, 1);
+      })));
+
+  test("a retransmission while the first copy runs is dropped: one reply", () =>
+    serving(new AsyncRpcUDPServer([...LOOPBACK], TestDatagram), async (server) => {
+      const [host, port] = server.serverAddress as [string, number];
+      const socket = dgram.createSocket("udp4");
+      const replies: Buffer[] = [];
+      socket.on("message", (message: Buffer) => replies.push(message));
+      await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+      try {
+        const message = count(0x61, 300);
+        for (let i = 0; i < 3; i++) socket.send(message, port, host);
+        await waitFor(() => replies.length >= 1, 5000, "a reply");
+        await sleep(400);
+        assert.equal(replies.length, 1);
+        assert.equal(server.duplicateRequests?.stats.dropped, 2);
+        // After the reply, a retransmission gets it again.
+        socket.send(message, port, host);
+        await waitFor(() => replies.length === 2, 5000, "the replayed reply");
+        assert.deepEqual(replies[1], replies[0]);
+      } finally {
+        socket.close();
+      }
+    }));
+
+  test("the cache is bounded by entries and age; duplicateRequestCache: null turns it off", async () => {
+    const bounded = new AsyncRpcUDPServer([...LOOPBACK], TestDatagram, {
+      duplicateRequestCache: { maxEntries: 2, maxAge: 200 },
+    });
+    await serving(bounded, (server) =>
+      withPeer(async (peer) => {
+        const call = async (xid: number) => ran(await peer.call(server.serverAddress, count(xid)));
+        const a = await call(0x71);
+        assert.equal(await call(0x71), a, "cached");
+        await call(0x72);
+        await call(0x73); // pushes 0x71 out
+        assert.notEqual(await call(0x71), a, "evicted: ran again");
+        assert.ok(server.duplicateRequests!.size <= 2);
+        const b = await call(0x74);
+        await sleep(300);
+        assert.notEqual(await call(0x74), b, "expired: ran again");
+      }));
+    await serving(
+      new AsyncRpcUDPServer([...LOOPBACK], TestDatagram, { duplicateRequestCache: null }),
+      (server) =>
+        withPeer(async (peer) => {
+          const first = ran(await peer.call(server.serverAddress, count(0x81)));
+          assert.equal(ran(await peer.call(server.serverAddress, count(0x81))), first + 1, "no cache: ran twice");
+          assert.equal(server.duplicateRequests, null);
+        }),
+    );
+  });
+
+  test("threading and forking UDP servers answer a retransmission from the cache in the main process", async () => {
+    const servers = [
+      new ThreadingRpcUDPServer([...LOOPBACK], TestDatagram),
+      new ForkingRpcUDPServer([...LOOPBACK], TestDatagram),
+    ];
+    for (const server of servers) {
+      await serving(server, () =>
+        withPeer(async (peer) => {
+          const first = await peer.call(server.serverAddress, count(0x91), 30_000);
+          const again = await peer.call(server.serverAddress, count(0x91), 30_000);
+          assert.equal(words(again!), words(first!));
+          assert.equal(server.duplicateRequests?.stats.replayed, 1);
+        }));
+    }
   });
 });

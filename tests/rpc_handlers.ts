@@ -36,12 +36,16 @@ const TestSpec = defineProgram({
       SLEEP: { proc: 7, args: xdr.uint(), result: xdr.uint() },
       /** Returns a result that does not fit its type (a string longer than 2): SYSTEM_ERR. */
       BADRESULT: { proc: 8, args: xdr.voidType(), result: xdr.string(2) },
+      /** How many times COUNT ran in this process, this call included; sleeps `ms` first. */
+      COUNT: { proc: 9, args: xdr.uint(), result: xdr.uint() },
     },
     3: {
       NEG: { proc: 1, args: xdr.int(), result: xdr.int() },
     },
   },
 });
+
+let counted = 0;
 
 /** The test program. */
 export const testProgram: RpcProgram = implement(TestSpec, {
@@ -62,6 +66,12 @@ export const testProgram: RpcProgram = implement(TestSpec, {
       return ms;
     },
     BADRESULT: () => "too long",
+    COUNT: async (ms) => {
+      counted++;
+      const count = counted;
+      if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+      return count;
+    },
   },
   3: { NEG: (n) => -n | 0 },
 });

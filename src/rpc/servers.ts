@@ -13,10 +13,11 @@ import { ForkingMixIn, type ForkingOptions, type ForkingServer } from "../mixins
 import type { ServerClass } from "../mixins/server_class.ts";
 import { ThreadingMixIn, type ThreadingOptions, type ThreadingServer } from "../mixins/threading.ts";
 import { TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
-import type { InetAddress, SocketAddress, UnixAddress } from "../transport.ts";
+import type { InetAddress, Runtime, SocketAddress, UnixAddress } from "../transport.ts";
 import { UDPServer, type UDPServerOptions } from "../udp_server.ts";
 import { dispatcherOf, RpcDatagramHandler, type RpcHandlerClass, RpcStreamHandler } from "./handlers.ts";
 import type { RpcProgram } from "./program.ts";
+import { DuplicateRequestCache, type DuplicateRequestCacheOptions, withDuplicateRequestCache } from "./drc.ts";
 import { IPPROTO, pmapSet, pmapUnset, type PortmapperOptions } from "./portmap.ts";
 import { DEFAULT_RECORD_LIMITS } from "./record.ts";
 
@@ -36,6 +37,11 @@ export interface RpcServerOptions {
   registerWithPortmapper?: boolean;
   /** Where the portmapper is (default 127.0.0.1:111, over UDP). */
   portmapper?: PortmapperOptions | null;
+  /**
+   * UDP servers: the duplicate-request cache's bounds (default 1024 calls, 120 s, 4 MiB of replies); `null` turns it
+   * off. A retransmitted call is answered from it, or dropped while the first copy runs, not executed twice.
+   */
+  duplicateRequestCache?: DuplicateRequestCacheOptions | null;
 }
 
 /** What the RPC settings add to a server. */
@@ -54,6 +60,10 @@ export interface RpcServer {
   registerWithPortmapper: boolean;
   /** Where the portmapper is; `null`: 127.0.0.1:111. */
   portmapper: PortmapperOptions | null;
+  /** The duplicate-request cache's bounds (UDP servers); `null`: off. */
+  duplicateRequestCache: DuplicateRequestCacheOptions | null;
+  /** The duplicate-request cache in use (UDP servers, once bound), else `null`. */
+  readonly duplicateRequests: DuplicateRequestCache | null;
   /** The (program, version) pairs the server's handler serves. */
   readonly registrations: Array<readonly [program: number, version: number]>;
   /**
@@ -127,10 +137,29 @@ export function RpcServerMixIn<Base extends ServerClass>(base: Base): Base & (ne
 
     declare registerWithPortmapper: boolean;
     declare portmapper: PortmapperOptions | null;
+    declare duplicateRequestCache: DuplicateRequestCacheOptions | null;
     #registered = false;
+    #cached: { base: Runtime; runtime: Runtime; cache: DuplicateRequestCache } | undefined;
     static {
       this.prototype.registerWithPortmapper = false;
       this.prototype.portmapper = null;
+      this.prototype.duplicateRequestCache = Object.freeze({});
+    }
+
+    /** The runtime, with UDP sockets going through the duplicate-request cache when it is on. */
+    override get runtime(): Runtime {
+      const base = super.runtime;
+      const settings = this.duplicateRequestCache;
+      if ((this as { transport?: string }).transport !== "udp" || settings === null) return base;
+      if (this.#cached?.base !== base) {
+        const cache = new DuplicateRequestCache(settings);
+        this.#cached = { base, runtime: withDuplicateRequestCache(base, cache), cache };
+      }
+      return this.#cached.runtime;
+    }
+
+    get duplicateRequests(): DuplicateRequestCache | null {
+      return this.#cached?.cache ?? null;
     }
 
     get registrations(): Array<readonly [number, number]> {
