@@ -5,14 +5,14 @@ import type { Readable } from "node:stream";
 import type { SocketAddress } from "../mod.ts";
 import { REPO_ROOT, RUNTIME, within } from "./_helpers.ts";
 
-/** The command that runs examples/echo.ts under this runtime. */
-function echoCommand(args: readonly string[]): [string, string[]] {
+/** The command that runs examples/NAME.ts under this runtime. */
+function exampleCommand(name: string, args: readonly string[]): [string, string[]] {
   if (RUNTIME === "deno") {
     const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
-    return [deno.execPath(), ["run", "-A", "examples/echo.ts", ...args]];
+    return [deno.execPath(), ["run", "-A", `examples/${name}.ts`, ...args]];
   }
-  if (RUNTIME === "bun") return [process.execPath, ["examples/echo.ts", ...args]];
-  return [process.execPath, ["dist/examples/echo.js", ...args]];
+  if (RUNTIME === "bun") return [process.execPath, [`examples/${name}.ts`, ...args]];
+  return [process.execPath, [`dist/examples/${name}.js`, ...args]];
 }
 
 export interface EchoProgram {
@@ -25,7 +25,12 @@ export interface EchoProgram {
 
 /** Starts examples/echo.ts with `args`. */
 export function startEcho(args: readonly string[]): EchoProgram {
-  const [command, commandArgs] = echoCommand(args);
+  return startExample("echo", args);
+}
+
+/** Starts examples/NAME.ts (its build under Node) with `args`: the other examples, with the same contract. */
+export function startExample(name: string, args: readonly string[]): EchoProgram {
+  const [command, commandArgs] = exampleCommand(name, args);
   const child = spawn(command, commandArgs, {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],

@@ -5,8 +5,7 @@ import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { pmapDump, RpcClient } from "../mod.ts";
 import { Calc } from "../examples/rpc_calc_handlers.ts";
-import { listeningAddress, stopEcho } from "./_echo_program.ts";
-import { startExample } from "./_example_program.ts";
+import { listeningAddress, startExample, stopEcho } from "./_echo_program.ts";
 import { socketPath, within } from "./_helpers.ts";
 import { buildCalcClient, RPC_TOOLS_MISSING, run } from "./_rpcgen.ts";
 
