@@ -419,7 +419,7 @@ describe("RPC servers", () => {
     });
   });
 
-  test("a handler class without programs fails with a message that says what to add", async () => {
+  test("a handler class without programs fails with a message that says what to add", () => {
     const server = new RpcTCPServer([...LOOPBACK], RpcStreamHandler);
     assert.throws(() => server.registrations, /serves no program: set `static override programs/);
   });
