@@ -28,9 +28,13 @@ export function run(
 
 const TOOLS = ["/usr/bin/rpcgen", "/usr/bin/gcc", "/usr/include/tirpc/rpc/rpc.h", "/usr/sbin/rpcinfo"];
 const missing = TOOLS.filter((path) => !existsSync(path));
+/** The C sources the client is built from: repository files that tsc does not copy to dist/. */
+const SOURCES = [join(REPO_ROOT, "examples", "calc.x"), join(REPO_ROOT, "tests", "fixtures", "rpc", "calc_cli.c")];
 /** Why the tests against libtirpc and rpcinfo cannot run here, or `false`. */
 export const RPC_TOOLS_MISSING: string | false = missing.length > 0
   ? `needs ${missing.join(", ")} (apt-get install rpcsvc-proto libtirpc-dev rpcbind)`
+  : !SOURCES.every((path) => existsSync(path))
+  ? `needs the repository's ${SOURCES.map((path) => path.slice(REPO_ROOT.length + 1)).join(" and ")} (not in this copy)`
   : false;
 
 /** Builds the rpcgen client of calc.x into a temporary directory: the binary's path, and how to remove it. */

@@ -9,6 +9,7 @@ import {
   ACCEPT_STAT,
   AsyncRpcTCPServer,
   AsyncRpcUDPServer,
+  AUTH_STAT,
   IPPROTO,
   isLocalCaller,
   pmapDump,
@@ -16,7 +17,10 @@ import {
   pmapSet,
   pmapUnset,
   Portmap,
+  portmapProgram,
   PortmapServer,
+  PortmapTable,
+  type RpcCallContext,
   RpcClient,
   RpcError,
   RpcRegistrationError,
@@ -86,6 +90,25 @@ describe("PortmapServer (on a free port)", () => {
       await portmapper.shutdown();
       await loop;
     }
+  });
+
+  test("from another machine: SET and UNSET answer FALSE, DUMP over UDP is refused (an amplifier)", async () => {
+    const table = new PortmapTable();
+    const procedures = portmapProgram(table).versions.get(2)!;
+    const from = (clientAddress: unknown, transport: string) =>
+      ({ clientAddress, transport, xid: 1, program: 100_000, version: 2, procedure: 0 }) as unknown as RpcCallContext;
+    const mapping = { prog: CALC, vers: 1, prot: IPPROTO.TCP, port: 4000 };
+    assert.equal(await procedures.get(1)!.fn(mapping, from(["192.168.1.5", 700], "udp")), false);
+    assert.equal(table.dump().length, 0);
+    assert.equal(await procedures.get(1)!.fn(mapping, from(["127.0.0.1", 700], "udp")), true);
+    assert.equal(await procedures.get(2)!.fn(mapping, from(["10.0.0.1", 700], "tcp")), false);
+    assert.equal(table.dump().length, 1);
+    assert.throws(() => procedures.get(4)!.fn(undefined, from(["10.0.0.1", 700], "udp")), (error: unknown) => {
+      assert.ok(error instanceof RpcError);
+      assert.deepEqual([error.kind, error.stat], ["auth", AUTH_STAT.AUTH_TOOWEAK]);
+      return true;
+    });
+    assert.equal((await procedures.get(4)!.fn(undefined, from(["10.0.0.1", 700], "tcp")) as unknown[]).length, 1);
   });
 
   test("SET and UNSET only from this machine", () => {
