@@ -49,6 +49,17 @@ export {
   UnsupportedError,
   WorkerExitedError,
 } from "./src/errors.ts";
+export { StartTlsError, TlsConfigError, TlsHandshakeError } from "./src/tls/errors.ts";
+export type { DistinguishedName, PeerCertificate, TlsInfo } from "./src/tls/info.ts";
+export type {
+  ClientCertificates,
+  PemInput,
+  TlsCertificate,
+  TlsCertificateConfig,
+  TlsConfig,
+  TlsMinVersion,
+  TlsOptions,
+} from "./src/tls/options.ts";
 export type {
   Datagram,
   DatagramSocket,

@@ -8,7 +8,7 @@
 import net from "node:net";
 import { formatAddress } from "../src/address.ts";
 import { UnsupportedError } from "../src/errors.ts";
-import type { SocketAddress, StreamListener, StreamListenOptions, StreamSocket } from "../src/transport.ts";
+import type { SocketAddress, StreamListener, StreamListenOptions, StreamSocket, TlsSupport } from "../src/transport.ts";
 import { bindError } from "./_files.ts";
 import { NodeStreamSocket } from "./_node_stream_socket.ts";
 import { ACCEPT_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
@@ -102,3 +102,12 @@ export class NodeStreamListener implements StreamListener {
     });
   }
 }
+
+/**
+ * TLS for the three adapters, on `node:tls` over `node:net` listeners (see `_node_tls.ts`, loaded on first use so
+ * that servers without TLS, and every worker and child, do not load `node:tls`).
+ */
+export const nodeTls: TlsSupport = {
+  listenStream: (options) => NodeStreamListener.listen(options),
+  createContext: async (config) => (await import("./_node_tls.ts")).createNodeTlsContext(config),
+};

@@ -5,6 +5,7 @@
  * @module
  */
 import type net from "node:net";
+import type { TlsInfo } from "../src/tls/info.ts";
 import type { SocketAddress, StreamSocket, StreamSocketEvents } from "../src/transport.ts";
 
 /** Where a socket keeps the events it reports to, for the shared listeners below. */
@@ -42,6 +43,8 @@ interface ReadableHandle {
  */
 export class NodeStreamSocket implements StreamSocket {
   readonly remoteAddress: SocketAddress;
+  /** Set by the TLS support on the sockets it secured. */
+  tls: TlsInfo | null = null;
   #localAddress: SocketAddress | undefined;
   #socket: net.Socket;
   #readsOnAttach: boolean;
@@ -129,6 +132,32 @@ export class NodeStreamSocket implements StreamSocket {
 
   get bufferedAmount(): number {
     return this.#detached ? 0 : this.#socket.writableLength;
+  }
+
+  /**
+   * Gives the `net.Socket` to a new owner that will read it itself (a TLS handshake): reading pauses, bytes read and
+   * not yet delivered go to the `data` event now, then events stop and this object stops touching the socket.
+   */
+  takeOver(): net.Socket {
+    const socket = this.#socket;
+    socket.pause();
+    const events = this.#events;
+    if (events !== null && !this.#detached) {
+      // Only what is already buffered: a read() on an empty stream would start reading bytes the new owner needs.
+      while (socket.readableLength > 0) {
+        const chunk = socket.read() as Uint8Array | null;
+        if (chunk === null) break;
+        events.data(chunk);
+      }
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("error", onError);
+      socket.off("drain", onDrain);
+      socket.off("close", onClose);
+    }
+    this.#detached = true;
+    this.#closeReported = true;
+    return socket;
   }
 
   /** The `net.Socket` underneath, for sending to a child process. */

@@ -23,6 +23,7 @@ import type {
 import { childProcesses } from "./_fork.ts";
 import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
+import { nodeTls } from "./_node_stream.ts";
 import { ACCEPT_QUEUE_LIMIT, DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
@@ -370,4 +371,5 @@ export const bunRuntime: Runtime = {
   availableParallelism: webParallelism,
   childProcesses,
   connectStream: nodeConnectStream,
+  tls: nodeTls,
 };

@@ -10,7 +10,7 @@ import type { Datagram, DatagramListenOptions, DatagramSocket, Runtime, SocketAd
 import { childProcesses } from "./_fork.ts";
 import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
-import { NodeStreamListener, requireReusePort } from "./_node_stream.ts";
+import { NodeStreamListener, nodeTls, requireReusePort } from "./_node_stream.ts";
 import { DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { nodeParallelism, startNodeWorker } from "./_node_worker.ts";
 
@@ -98,4 +98,5 @@ export const nodeRuntime: Runtime = {
   availableParallelism: nodeParallelism,
   childProcesses,
   connectStream: nodeConnectStream,
+  tls: nodeTls,
 };

@@ -75,6 +75,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     this.#flow = flow;
   }
 
+  /** Pauses and resumes `flow` from now on (a connection that moved to another socket: STARTTLS). */
+  setFlow(flow: FlowControl): void {
+    if (this.#paused) flow.pause();
+    this.#flow = flow;
+  }
+
   /** Makes a reader over bytes that are all here already, such as a datagram. */
   static from(bytes: Uint8Array): BufferedReader {
     const reader = new BufferedReader();

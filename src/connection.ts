@@ -6,7 +6,9 @@
 import { BufferedReader } from "./buffered_reader.ts";
 import { SocketTimeoutError } from "./errors.ts";
 import { RESOLVED } from "./resolved.ts";
-import type { SocketAddress, StreamSocket, StreamSocketEvents } from "./transport.ts";
+import { StartTlsError } from "./tls/errors.ts";
+import type { TlsInfo } from "./tls/info.ts";
+import type { SecuredSocket, SocketAddress, StreamSocket, StreamSocketEvents } from "./transport.ts";
 
 const encoder = new TextEncoder();
 
@@ -18,6 +20,12 @@ export function toBytes(data: Uint8Array | ArrayBufferView | ArrayBuffer | strin
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   throw new TypeError(`expected a string, Uint8Array, ArrayBufferView or ArrayBuffer, got ${typeof data}`);
 }
+
+/**
+ * Runs the server side of a TLS handshake on a connection's socket (for `startTls()`): a server's `TlsContext`, or
+ * the relay to the thread that holds the socket.
+ */
+export type TlsUpgrade = (socket: StreamSocket, response: Uint8Array | null) => Promise<SecuredSocket>;
 
 interface DrainWaiter {
   resolve: () => void;
@@ -47,6 +55,10 @@ export class Connection {
   /** Milliseconds a `sendAll()` may wait for the peer to take bytes; `null` waits forever. */
   timeout: number | null = null;
   #socket: StreamSocket;
+  #events: StreamSocketEvents;
+  /** How `startTls()` secures this connection; `null` where the server offers no STARTTLS. */
+  tlsUpgrade: TlsUpgrade | null = null;
+  #tls: TlsInfo | null;
   // Shared and empty until a writer waits: most connections never wait, and each array costs every open one.
   #drainWaiters: DrainWaiter[] = NO_WAITERS;
   #error: Error | null = null;
@@ -62,8 +74,9 @@ export class Connection {
    */
   constructor(socket: StreamSocket) {
     this.#socket = socket;
+    this.#tls = socket.tls ?? null;
     this.reader = new BufferedReader(socket);
-    socket.attach(new ConnectionEvents(this));
+    socket.attach(this.#events = new ConnectionEvents(this));
   }
 
   static {
@@ -102,6 +115,77 @@ export class Connection {
         connection.#resolveClosed?.();
       }
     };
+  }
+
+  /**
+   * What the TLS handshake settled (protocol, cipher, ALPN protocol, SNI name, the client's certificate and whether a
+   * trusted CA signed it), or `null` on a plain connection: Python's `getpeercert()` and friends, as plain data.
+   */
+  get tls(): TlsInfo | null {
+    return this.#tls;
+  }
+
+  /**
+   * Upgrades this plain connection to TLS (STARTTLS), with the server's `tls` settings; resolves once the handshake is
+   * done. Give the answer to the client's upgrade command as `response` (`"220 Ready to start TLS\r\n"`): reading
+   * stops before it is sent, so the client's handshake, which follows it, is read by TLS alone. (An answer written
+   * before the call may let the handshake's first bytes be read as plain text, and the upgrade then fails.) From then
+   * on `rfile` and `wfile` carry the decrypted stream.
+   *
+   * Bytes the client sent after its upgrade command and before the answer are plain text, possibly an attacker's
+   * (CVE-2011-0411): they are never read as if they came over TLS. When there are any, the upgrade fails with
+   * `StartTlsError` and the connection is closed.
+   *
+   * @param response the answer to the upgrade command, sent in plain text before the handshake
+   *
+   * @throws {StartTlsError} when the server has no `tls` settings with `mode: "starttls"`, the connection is secured
+   *   already, or plain text followed the command
+   * @throws {TlsHandshakeError} when the handshake fails or times out (the connection is then closed)
+   */
+  async startTls(response?: BytesLike): Promise<TlsInfo> {
+    const upgrade = this.tlsUpgrade;
+    if (upgrade === null) {
+      throw new StartTlsError('startTls() needs a server with tls settings and tls.mode "starttls"');
+    }
+    if (this.#tls !== null) throw new StartTlsError("startTls(): the connection is secured already");
+    const socket = this.#socket;
+    const events = this.#events;
+    const injected = () =>
+      new StartTlsError(
+        `startTls(): ${this.reader.buffered} bytes of plain text followed the upgrade command; refusing them ` +
+          "(they would be read as if they came over TLS: CVE-2011-0411)",
+      );
+    if (this.reader.buffered > 0) {
+      const error = injected();
+      this.abort();
+      throw error;
+    }
+    this.tlsUpgrade = null;
+    let result: SecuredSocket;
+    try {
+      result = await upgrade(socket, response === undefined ? null : toBytes(response));
+    } catch (error) {
+      // The old socket no longer reports to this connection: it ends here.
+      events.error(error as Error);
+      events.close();
+      throw error;
+    }
+    // Whatever reached the reader meanwhile was read before the handshake: plain text, never part of the TLS stream.
+    if (this.reader.buffered > 0) {
+      const error = injected();
+      result.socket.abort();
+      events.error(error);
+      events.close();
+      throw error;
+    }
+    const { socket: next, info } = result;
+    this.#tls = info;
+    if (next !== socket) {
+      this.#socket = next;
+      this.reader.setFlow(next);
+      next.attach(this.#events);
+    }
+    return info;
   }
 
   /** The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). */

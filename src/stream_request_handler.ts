@@ -6,6 +6,7 @@
 import { BaseRequestHandler } from "./base_request_handler.ts";
 import type { BufferedReader } from "./buffered_reader.ts";
 import type { Connection } from "./connection.ts";
+import type { TlsInfo } from "./tls/info.ts";
 import { RESOLVED } from "./resolved.ts";
 import { SocketWriter } from "./socket_writer.ts";
 import type { SocketAddress } from "./transport.ts";
@@ -64,6 +65,23 @@ export class StreamRequestHandler<Server = unknown> extends BaseRequestHandler<C
     if (this.disableNagleAlgorithm) connection.setNoDelay(true);
     this.rfile = connection.reader;
     this.wfile = new SocketWriter(connection, this.wbufsize);
+  }
+
+  /**
+   * Upgrades the connection to TLS after a plain exchange (STARTTLS: SMTP, IMAP, LDAP), on a server whose `tls` option
+   * has `mode: "starttls"`; in every mode. Flushes `wfile`, stops reading, sends `response` (the answer to the
+   * upgrade command) in plain text, and runs the handshake; refuses, closing the connection, when the client sent
+   * anything after its command (CVE-2011-0411). See `Connection.startTls()`.
+   *
+   * @param response the answer to the upgrade command
+   * @example Answer the command and upgrade
+   * ```ts ignore
+   * if (line === "STARTTLS\n") await this.startTls("READY\n");
+   * ```
+   */
+  async startTls(response?: string | Uint8Array): Promise<TlsInfo> {
+    await this.wfile.flush();
+    return await this.request.startTls(response);
   }
 
   /** Flushes and closes `wfile` (a failed flush is ignored, as in Python: the peer may be gone). */

@@ -7,8 +7,19 @@ import { BaseServer, type BaseServerOptions, offerRequestDelivery, type RequestE
 import type { RequestHandlerClass } from "./base_request_handler.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
-import { ServerStateError } from "./errors.ts";
-import type { InetAddress, SocketAddress, StreamListener, StreamSocket, UnixAddress } from "./transport.ts";
+import { ServerStateError, UnsupportedError } from "./errors.ts";
+import { FailureLog } from "./tls/failure_log.ts";
+import { TlsListener } from "./tls/listener.ts";
+import { type TlsConfig, tlsConfig, type TlsOptions } from "./tls/options.ts";
+import type {
+  InetAddress,
+  Runtime,
+  SocketAddress,
+  StreamListener,
+  StreamSocket,
+  TlsContext,
+  UnixAddress,
+} from "./transport.ts";
 
 /** Options of stream servers. Each may also be set as a subclass field or getter. */
 export interface TCPServerOptions extends BaseServerOptions {
@@ -21,6 +32,11 @@ export interface TCPServerOptions extends BaseServerOptions {
   allowReuseAddress?: boolean;
   /** SO_REUSEPORT: several servers share the port (Deno needs `--unstable-net`; Node needs 22.12 or later). */
   allowReusePort?: boolean;
+  /**
+   * Serve TLS (Python's `SSLContext.wrap_socket(..., server_side=True)`), in every mode: certificates, SNI, ALPN,
+   * client certificates, minimum version, handshake timeout, or STARTTLS. See {@link TlsOptions}. Default `null`.
+   */
+  tls?: TlsOptions | null;
 }
 
 /** How long a closed connection may take to hand its last queued bytes to a peer that does not read, in ms. */
@@ -37,6 +53,8 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
   allowReuseAddress: boolean;
   /** SO_REUSEPORT. Default `false`. */
   allowReusePort: boolean;
+  /** TLS settings (see {@link TCPServerOptions.tls}); `null` serves plain text. Default `null`. */
+  tls: TlsOptions | null;
 }
 
 /**
@@ -77,9 +95,13 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     this.prototype.requestQueueSize = 128;
     this.prototype.allowReuseAddress = false;
     this.prototype.allowReusePort = false;
+    this.prototype.tls = null;
   }
 
   #listener: StreamListener | undefined;
+  #tlsConfig: TlsConfig | null = null;
+  #tlsContext: TlsContext | null = null;
+  #tlsLog: FailureLog | undefined;
   #boundPath: string | undefined;
   #closing: Promise<void> | undefined;
 
@@ -116,25 +138,111 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     if (!Number.isInteger(backlog) || backlog < 1) {
       throw new RangeError(`requestQueueSize must be a positive integer, got ${backlog}`);
     }
+    // TLS settings are checked, certificates and keys read, before anything is bound.
+    const config = this.tls === null || this.tls === undefined ? null : tlsConfig(this.tls);
+    const tlsSupport = config === null ? undefined : runtime.tls;
+    if (config !== null && tlsSupport === undefined) {
+      throw new UnsupportedError(`TLS is not available with the ${runtime.name} runtime adapter`);
+    }
+    const context = config === null || !this.securesConnectionsHere ? null : await tlsSupport!.createContext(config);
+    if (config !== null && context === null) await checkTlsConfig(runtime.tls!, config);
+    const listen = tlsSupport !== undefined && this.securesConnectionsHere
+      ? tlsSupport.listenStream.bind(tlsSupport)
+      : runtime.listenStream.bind(runtime);
+    let listener: StreamListener;
     if (this.transport === "unix") {
       const path = await prepareUnixPath(runtime, this.serverAddress, "unix");
-      this.#listener = await runtime.listenStream({ transport: "unix", path, backlog });
+      listener = await listen({ transport: "unix", path, backlog });
       this.#boundPath = path;
     } else {
       const [hostname, port] = await resolveInetAddress(runtime, this.serverAddress);
-      this.#listener = await runtime.listenStream({
-        transport: "tcp",
-        hostname,
-        port,
-        backlog,
-        reusePort: this.allowReusePort,
-      });
+      listener = await listen({ transport: "tcp", hostname, port, backlog, reusePort: this.allowReusePort });
     }
-    offerRequestDelivery(this, this.#listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
-      const connection = new Connection(socket);
+    this.#tlsConfig = config;
+    this.#tlsContext = context;
+    if (context !== null && config!.mode === "implicit") {
+      listener = new TlsListener(listener, context, (error, clientAddress) => this.#tlsFailed(error, clientAddress));
+    }
+    this.#listener = listener;
+    offerRequestDelivery(this, listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
+      const connection = this.#connectionOf(socket);
       deliver(connection, connection.remoteAddress);
     });
-    this.serverAddress = this.#listener.address as ServerAddress;
+    this.serverAddress = listener.address as ServerAddress;
+  }
+
+  /**
+   * Whether this process runs the TLS handshakes of the connections it accepts (`true`), or hands connections on
+   * unread and leaves them to where the handler runs (`false`: a forking server's children).
+   */
+  protected get securesConnectionsHere(): boolean {
+    return true;
+  }
+
+  /** The checked `tls` settings in force (JSON data, defaults filled in), or `null` for a plain server. */
+  get tlsConfig(): TlsConfig | null {
+    return this.#tlsConfig;
+  }
+
+  /**
+   * Replaces the certificates and other TLS settings of a running server: connections that start their handshake from
+   * now on get the new ones; open connections keep theirs. In every mode (a forking server's children get them with
+   * their next request). `mode` cannot change.
+   *
+   * @throws {ServerStateError} when the server is not bound with TLS
+   * @throws {TlsConfigError} when a certificate or key cannot be used (the settings in force stay)
+   */
+  async setTlsOptions(options: TlsOptions): Promise<void> {
+    const current = this.#tlsConfig;
+    if (current === null) throw new ServerStateError("setTlsOptions(): the server is not bound with tls settings");
+    const config = tlsConfig(options);
+    if (config.mode !== current.mode) {
+      throw new TypeError(`setTlsOptions(): tls.mode cannot change on a running server (it is "${current.mode}")`);
+    }
+    if (this.#tlsContext !== null) this.#tlsContext.update(config);
+    else await checkTlsConfig(this.runtime.tls!, config);
+    this.#tlsConfig = config;
+    this.tls = options;
+  }
+
+  /**
+   * Called for each failed TLS handshake (no or an untrusted client certificate, no common protocol version, a client
+   * that sent no ClientHello within `handshakeTimeout`, …). The connection is closed already and never reached
+   * `verifyRequest` or a handler; the server goes on. By default, one line on stderr, without a stack, at most ten
+   * per 10 s (then how many were left out). Override to log elsewhere, count, or keep quiet.
+   *
+   * @param error a `TlsHandshakeError`
+   * @param clientAddress the client's address
+   */
+  handleTlsError(error: Error, clientAddress: SocketAddress): void | Promise<void> {
+    (this.#tlsLog ??= new FailureLog()).report(error, clientAddress);
+  }
+
+  #tlsFailed(error: Error, clientAddress: SocketAddress): void {
+    try {
+      const reported = this.handleTlsError(error, clientAddress);
+      if (reported instanceof Promise) reported.catch((failure) => console.error("handleTlsError() failed:", failure));
+    } catch (failure) {
+      console.error("handleTlsError() failed:", failure);
+    }
+  }
+
+  #connectionOf(socket: StreamSocket): Connection {
+    const connection = new Connection(socket);
+    const context = this.#tlsContext;
+    if (context !== null && this.#tlsConfig!.mode === "starttls") {
+      connection.tlsUpgrade = async (plain, response) => {
+        // Reading stops before the answer goes out: the client's handshake follows it, and only TLS may read that.
+        plain.pause();
+        if (response !== null) connection.write(response);
+        await connection.drained();
+        return await context.secure(plain).catch((error) => {
+          this.#tlsFailed(error, connection.remoteAddress);
+          throw error;
+        });
+      };
+    }
+    return connection;
   }
 
   /** Takes the next connection; `null` once the server is closed. */
@@ -147,7 +255,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     }
     const socket = await listener.accept();
     if (socket === null) return null;
-    const connection = new Connection(socket);
+    const connection = this.#connectionOf(socket);
     return [connection, connection.remoteAddress];
   }
 
@@ -188,6 +296,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
 }
 
 const TCP_GET_REQUEST = TCPServer.prototype.getRequest;
+
+/** Checks certificates and keys where this process secures no connection itself (their context is thrown away). */
+async function checkTlsConfig(support: NonNullable<Runtime["tls"]>, config: TlsConfig): Promise<void> {
+  await support.createContext(config);
+}
 
 /**
  * A unix stream server (Python's `UnixStreamServer`): the address is a socket path. A stale socket file left by a

@@ -9,6 +9,8 @@
  * @module
  */
 import type { HandlerLocation } from "./handler_location.ts";
+import type { TlsInfo } from "./tls/info.ts";
+import type { TlsConfig } from "./tls/options.ts";
 
 /** An IPv4 or IPv6 socket address, as Python writes it: `[host, port]`. */
 export type InetAddress = readonly [host: string, port: number];
@@ -63,6 +65,8 @@ export interface StreamSocket {
   setNoDelay(enabled: boolean): void;
   /** Bytes queued in the adapter, not yet handed to the OS. */
   readonly bufferedAmount: number;
+  /** What the TLS handshake settled, on a socket that {@link TlsContext.secure} gave; absent or `null` otherwise. */
+  readonly tls?: TlsInfo | null;
 }
 
 /** A listening stream socket. */
@@ -187,6 +191,55 @@ export interface Runtime {
    * connections: clients then refuse, naming the runtime.
    */
   connectStream?(options: StreamConnectOptions): Promise<StreamSocket>;
+  /**
+   * TLS, for servers with a `tls` option. Absent from adapters without it: such a server then refuses to bind,
+   * naming the runtime. The three adapters share one engine, `node:tls`, the only one that enforces client
+   * certificates, SNI, reloads and server-side upgrades alike on Deno, Bun and Node.
+   */
+  readonly tls?: TlsSupport;
+}
+
+/** TLS as the core sees it: listeners whose connections can be secured, and contexts that secure them. */
+export interface TlsSupport {
+  /**
+   * Listens as {@link Runtime.listenStream} does, through sockets that {@link TlsContext.secure} can take: every
+   * connection of a TLS server, and every plain one that may be upgraded later (STARTTLS).
+   */
+  listenStream(options: StreamListenOptions): Promise<StreamListener>;
+  /**
+   * Checks a configuration (every certificate parses, each key is readable with its passphrase and matches its
+   * certificate) and builds a context from it.
+   *
+   * Rejects with a `TlsConfigError` saying which option is wrong and why.
+   */
+  createContext(config: TlsConfig): Promise<TlsContext>;
+}
+
+/** A server's TLS settings in force: secures connections, and can be given new settings for later ones. */
+export interface TlsContext {
+  /**
+   * Runs the server side of a handshake on `socket`: a connection from {@link TlsSupport.listenStream}, or one handed
+   * to a child process, that nothing is attached to yet or that {@link TlsContext.secure} may take over from its
+   * consumer (its events stop; bytes it had read are its consumer's). Resolves once the handshake is done and the
+   * client accepted (a client without a required certificate never gets this far), with the secured socket, not yet
+   * attached. Rejects with a `TlsHandshakeError` when the handshake fails or outlasts `handshakeTimeout`; the
+   * socket is then destroyed.
+   */
+  secure(socket: StreamSocket): Promise<SecuredSocket>;
+  /**
+   * Replaces the settings for handshakes that start from now on; secured connections keep theirs.
+   *
+   * @throws {TlsConfigError} when the new settings cannot be used (the old ones stay in force)
+   */
+  update(config: TlsConfig): void;
+}
+
+/** A connection after its handshake. */
+export interface SecuredSocket {
+  /** The socket carrying plaintext from now on (nothing attached yet). */
+  readonly socket: StreamSocket;
+  /** What the handshake settled. */
+  readonly info: TlsInfo;
 }
 
 /**

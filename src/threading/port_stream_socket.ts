@@ -5,7 +5,9 @@
  *
  * @module
  */
-import type { SocketAddress, StreamSocket, StreamSocketEvents } from "../transport.ts";
+import { StartTlsError } from "../tls/errors.ts";
+import type { TlsInfo } from "../tls/info.ts";
+import type { SecuredSocket, SocketAddress, StreamSocket, StreamSocketEvents } from "../transport.ts";
 import { errorFromReport } from "./error_report.ts";
 import {
   ACK_BATCH,
@@ -28,6 +30,10 @@ const END: unique symbol = Symbol("end");
 export class PortStreamSocket implements StreamSocket {
   readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
+  /** What the handshake settled, when the main thread secured the connection. */
+  tls: TlsInfo | null = null;
+  #upgrade: { resolve: (secured: SecuredSocket) => void; reject: (error: Error) => void; injected: number } | null =
+    null;
   #id: number;
   #post: Post<FromWorker>;
   #events: StreamSocketEvents | null = null;
@@ -77,6 +83,8 @@ export class PortStreamSocket implements StreamSocket {
     switch (message.type) {
       case "data":
         if (this.#ended || this.#closed) return;
+        // Sent by the main thread before it saw the upgrade request: plain text after the command.
+        if (this.#upgrade !== null) this.#upgrade.injected += message.chunk.length;
         this.#inbound.push(message.chunk);
         this.#deliver();
         return;
@@ -95,8 +103,44 @@ export class PortStreamSocket implements StreamSocket {
         return;
       case "closed":
         this.#close();
+        this.#upgrade?.reject(new Error("connection closed"));
+        this.#upgrade = null;
         return;
+      case "tlsStarted":
+      case "tlsFailed": {
+        const upgrade = this.#upgrade;
+        this.#upgrade = null;
+        if (upgrade === null) return;
+        if (message.type === "tlsFailed") return upgrade.reject(errorFromReport(message.error));
+        if (upgrade.injected > 0) {
+          this.abort();
+          return upgrade.reject(
+            new StartTlsError(
+              `startTls(): ${upgrade.injected} bytes of plain text followed the upgrade command; refusing them ` +
+                "(they would be read as if they came over TLS: CVE-2011-0411)",
+            ),
+          );
+        }
+        this.tls = message.info;
+        upgrade.resolve({ socket: this, info: message.info });
+        return;
+      }
     }
+  }
+
+  /**
+   * Asks the main thread, which holds the socket, to run the TLS handshake on it; resolves with this same socket
+   * once it carries the decrypted stream.
+   */
+  async startTls(response: Uint8Array | null): Promise<SecuredSocket> {
+    if (this.#upgrade !== null) throw new StartTlsError("startTls(): an upgrade is under way");
+    // Posted before the request, the handler's last plain writes reach the client first.
+    await this.flushed();
+    const undelivered = this.#inbound.reduce((sum, item) => sum + (item === END ? 0 : item.length), 0);
+    return await new Promise((resolve, reject) => {
+      this.#upgrade = { resolve, reject, injected: undelivered };
+      this.#post({ type: "startTls", id: this.#id, response });
+    });
   }
 
   pause(): void {

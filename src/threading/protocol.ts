@@ -10,6 +10,7 @@
  * @module
  */
 import type { HandlerLocation } from "../handler_location.ts";
+import type { TlsInfo } from "../tls/info.ts";
 import type { SocketAddress } from "../transport.ts";
 import type { ErrorReport } from "./error_report.ts";
 
@@ -29,6 +30,10 @@ export type RequestStart =
     readonly clientAddress: unknown;
     readonly localAddress: SocketAddress;
     readonly remoteAddress: SocketAddress;
+    /** What the handshake settled, for a connection secured in the main thread. */
+    readonly tls: TlsInfo | null;
+    /** Whether the handler may upgrade the connection with `startTls()`. */
+    readonly startTls: boolean;
   }
   | {
     readonly type: "datagram";
@@ -55,7 +60,9 @@ export type ToWorker =
   | { readonly type: "fail"; readonly id: number; readonly error: ErrorReport }
   | { readonly type: "closed"; readonly id: number }
   | { readonly type: "credit"; readonly id: number; readonly bytes: number }
-  | { readonly type: "sent"; readonly id: number; readonly seq: number; readonly error?: ErrorReport };
+  | { readonly type: "sent"; readonly id: number; readonly seq: number; readonly error?: ErrorReport }
+  | { readonly type: "tlsStarted"; readonly id: number; readonly info: TlsInfo }
+  | { readonly type: "tlsFailed"; readonly id: number; readonly error: ErrorReport };
 
 /** Messages from a worker to the main thread. */
 export type FromWorker =
@@ -65,6 +72,7 @@ export type FromWorker =
   | { readonly type: "close"; readonly id: number }
   | { readonly type: "abort"; readonly id: number }
   | { readonly type: "noDelay"; readonly id: number; readonly enabled: boolean }
+  | { readonly type: "startTls"; readonly id: number; readonly response: Uint8Array | null }
   | {
     readonly type: "send";
     readonly id: number;

@@ -46,7 +46,8 @@ export interface ThreadingServerView {
 /** Copies the structured-cloneable data fields of `server` and its classes (nearest first), plus `transport`. */
 export function snapshotServer(server: object): Record<string, unknown> {
   const view: Record<string, unknown> = {};
-  const seen = new Set<string>(["constructor"]);
+  // `tls` holds private keys: they stay where connections are secured, and reach a forking child on their own path.
+  const seen = new Set<string>(["constructor", "tls"]);
   for (
     let layer: object | null = server;
     layer !== null && layer !== Object.prototype;

@@ -8,7 +8,7 @@ import type { Connection } from "../connection.ts";
 import type { HandlerLocation } from "../handler_location.ts";
 import type { SocketAddress } from "../transport.ts";
 import { reportError } from "./error_report.ts";
-import { ACK_BATCH, type FromWorker, MAX_CHUNK, STREAM_WINDOW, transferableBytes } from "./protocol.ts";
+import { ACK_BATCH, type FromWorker, MAX_CHUNK, STREAM_WINDOW, type ToWorker, transferableBytes } from "./protocol.ts";
 import { RequestSession } from "./request_session.ts";
 
 /**
@@ -27,6 +27,8 @@ export class StreamSession extends RequestSession {
   #creditWaiter: (() => void) | null = null;
   #unacknowledged = 0;
   #writeFailed = false;
+  /** What the pump had to tell the worker while an upgrade was under way, in order; `null` when none is. */
+  #held: Array<() => void> | null = null;
 
   /**
    * @param handler where the worker finds the handler class
@@ -48,6 +50,8 @@ export class StreamSession extends RequestSession {
       clientAddress: this.#clientAddress,
       localAddress: connection.localAddress,
       remoteAddress: connection.remoteAddress,
+      tls: connection.tls,
+      startTls: connection.tlsUpgrade !== null,
     });
     const pumped = this.#pumpToWorker();
     // "closed" comes last, after every byte and the end of input, so the handler's reader loses nothing.
@@ -78,6 +82,15 @@ export class StreamSession extends RequestSession {
       case "noDelay":
         connection.setNoDelay(message.enabled);
         return;
+      case "startTls":
+        // Secured here, where the socket is; the worker then reads and writes plaintext as before. Bytes read
+        // meanwhile wait, so that none of the TLS stream reaches the worker before it hears the upgrade is done.
+        this.#held = [];
+        connection.startTls(message.response ?? undefined).then(
+          (info) => this.#upgraded({ type: "tlsStarted", id: this.id, info }),
+          (error) => this.#upgraded({ type: "tlsFailed", id: this.id, error: reportError(error) }),
+        );
+        return;
     }
   }
 
@@ -97,19 +110,32 @@ export class StreamSession extends RequestSession {
         const chunk = await reader.read1(Math.min(this.#credit, MAX_CHUNK));
         if (this.finished) return;
         if (chunk.length === 0) {
-          this.post({ type: "end", id: this.id });
+          this.#postInOrder({ type: "end", id: this.id });
           return;
         }
         this.#credit -= chunk.length;
         this.#sendChunk(chunk);
       }
     } catch (error) {
-      this.post({ type: "fail", id: this.id, error: reportError(error) });
+      this.#postInOrder({ type: "fail", id: this.id, error: reportError(error) });
     }
+  }
+
+  #postInOrder(message: ToWorker): void {
+    if (this.#held !== null) this.#held.push(() => this.post(message));
+    else this.post(message);
+  }
+
+  #upgraded(message: ToWorker): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.post(message);
+    for (const send of held) send();
   }
 
   /** Transfers the chunk's memory when the reader gave up all of it; copies it otherwise. */
   #sendChunk(chunk: Uint8Array): void {
+    if (this.#held !== null) return void this.#held.push(() => this.#sendChunk(chunk));
     const bytes = transferableBytes(chunk, true);
     try {
       this.post({ type: "data", id: this.id, chunk: bytes }, [bytes.buffer]);

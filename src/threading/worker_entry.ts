@@ -58,8 +58,11 @@ export class ThreadingWorker {
         return;
       case "stream": {
         const socket = new PortStreamSocket(message.id, message.localAddress, message.remoteAddress, this.#post);
+        socket.tls = message.tls;
         this.#requests.set(message.id, socket);
-        void this.#serve(message, new Connection(socket), message.clientAddress, () => socket.flushed());
+        const connection = new Connection(socket);
+        if (message.startTls) connection.tlsUpgrade = (_, response) => socket.startTls(response);
+        void this.#serve(message, connection, message.clientAddress, () => socket.flushed());
         return;
       }
       case "datagram": {
