@@ -10,6 +10,7 @@ import { ACCEPT_STAT, AUTH_FLAVOR, AUTH_STAT, RPC_VERSION } from "./constants.ts
 import { RpcError } from "./errors.ts";
 import { acceptedReply, type CallHeader, errorReply, finishMessage, parseCall } from "./message.ts";
 import type { RpcCallContext, RpcProgram, ServedProcedure } from "./program.ts";
+import type { TlsInfo } from "../tls/info.ts";
 
 /** What a dispatch needs to know of the request it serves. */
 export interface DispatchOptions {
@@ -23,6 +24,8 @@ export interface DispatchOptions {
   readonly transport: string | undefined;
   /** The handler serving the call. */
   readonly handler: unknown;
+  /** The connection's TLS facts, or `null`. */
+  readonly tls: TlsInfo | null;
   /** Decides whether the call may go on: an `auth_stat` other than 0 refuses it with AUTH_ERROR. */
   authenticate(call: RpcCallContext): number | undefined | void | Promise<number | undefined | void>;
   /** Hears a procedure's failure (its call got SYSTEM_ERR). */
@@ -148,6 +151,7 @@ export class Dispatcher {
       authSys,
       clientAddress: options.clientAddress,
       transport: options.transport,
+      tls: options.tls,
       handler: options.handler,
     };
     return { procedure, call, argsOffset: parsed.argsOffset };

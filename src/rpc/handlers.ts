@@ -9,6 +9,7 @@ import { StreamRequestHandler } from "../stream_request_handler.ts";
 import { MAX_UDP_REPLY_IPV4, MAX_UDP_REPLY_IPV6 } from "./constants.ts";
 import { Dispatcher, type DispatchOptions } from "./dispatch.ts";
 import type { RpcCallContext, RpcProgram } from "./program.ts";
+import type { TlsInfo } from "../tls/info.ts";
 import { DEFAULT_RECORD_LIMITS, readRecord, type RecordLimits } from "./record.ts";
 
 /** What an RPC handler class carries: the programs it serves. */
@@ -105,16 +106,20 @@ export class RpcStreamHandler<Server = unknown> extends StreamRequestHandler<Ser
       recordTimeout: setting(server, "recordTimeout", DEFAULT_RECORD_LIMITS.recordTimeout),
     };
     const sink = new ErrorSink(server, this.request, this.clientAddress);
+    const connection = this.connection;
     const options: DispatchOptions = {
       framed: true,
       maxReplySize: 0x7fff_ffff,
       clientAddress: this.clientAddress,
       transport: (server as { transport?: string } | null)?.transport,
       handler: this,
+      // Read at each call: a STARTTLS upgrade secures a connection part-way.
+      get tls(): TlsInfo | null {
+        return connection.tls;
+      },
       authenticate: (call) => this.authenticate(call),
       reportError: (error) => sink.report(error),
     };
-    const connection = this.connection;
     try {
       for (;;) {
         const record = await readRecord(this.rfile, limits);
@@ -164,6 +169,7 @@ export class RpcDatagramHandler<Server = unknown> extends DatagramRequestHandler
       clientAddress: address,
       transport: (server as { transport?: string } | null)?.transport,
       handler: this,
+      tls: null,
       authenticate: (call) => this.authenticate(call),
       reportError: (error) => (failure ??= { error }),
     });

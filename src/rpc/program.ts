@@ -4,6 +4,7 @@
  * @module
  */
 import type { XdrType } from "../xdr/type.ts";
+import type { TlsInfo } from "../tls/info.ts";
 import type { AuthSys, OpaqueAuth } from "./auth.ts";
 
 /** One procedure of an interface: its number and the types of its argument and result. */
@@ -50,6 +51,11 @@ export interface RpcCallContext {
   readonly clientAddress: unknown;
   /** `"tcp"`, `"udp"`, `"unix"`… as the server says. */
   readonly transport: string | undefined;
+  /**
+   * What the TLS handshake settled, for a call on a TLS connection (a server with a `tls` option): the protocol, and
+   * whether the client showed a trusted certificate (`authorized`, `peerCertificate`). `null` otherwise.
+   */
+  readonly tls: TlsInfo | null;
   /** The handler serving the call (its `server`, `request` …). */
   readonly handler: unknown;
 }
