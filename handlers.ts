@@ -34,8 +34,26 @@ export { type DatagramRequest, DatagramRequestHandler, NoClientAddressError } fr
 export { type BytesLike, Connection } from "./src/connection.ts";
 export { BufferedReader, DEFAULT_MAX_LINE_LENGTH, type FlowControl } from "./src/buffered_reader.ts";
 export { SocketWriter } from "./src/socket_writer.ts";
+export { StreamProtocol } from "./src/protocol/stream_protocol.ts";
+export { LineReceiver } from "./src/protocol/line_receiver.ts";
+export { DatagramProtocol, type DatagramProtocolClass, DatagramTransport } from "./src/protocol/datagram_protocol.ts";
+export {
+  DEFAULT_MAX_MESSAGE_LENGTH,
+  LengthPrefixedReceiver,
+  MessageTooLongError,
+} from "./src/protocol/length_prefixed_receiver.ts";
+export { type StreamProtocolCallbacks, StreamTransport } from "./src/protocol/stream_transport.ts";
 export { BytesWriter } from "./src/bytes_writer.ts";
 export { formatAddress } from "./src/address.ts";
+export { ProxyProtocolError, type ProxyProtocolErrorCode } from "./src/proxy/errors.ts";
+export {
+  PROXY_TLV,
+  type ProxyHeader,
+  type ProxySslInfo,
+  type ProxyTlv,
+  type ProxyTransportProtocol,
+  type ProxyVersion,
+} from "./src/proxy/header.ts";
 export type { ThreadingServerView } from "./src/threading/server_view.ts";
 export type { ForkedServerView } from "./src/forking/server_view.ts";
 export {

@@ -89,6 +89,36 @@ export {
   ForkingUnixStreamServerBase,
 } from "./src/mixins/forking.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
+export {
+  DatagramProtocolMixIn,
+  type DatagramProtocolServer,
+  UDPProtocolServer,
+  UDPProtocolServerBase,
+  UnixDatagramProtocolServer,
+  UnixDatagramProtocolServerBase,
+} from "./src/protocol/datagram_protocol_server.ts";
+export type { ConnectionStage } from "./src/preamble.ts";
+export {
+  checkProxyProtocol,
+  DEFAULT_HEADER_TIMEOUT,
+  type ProxyProtocolOptions,
+  type ProxyProtocolSettings,
+  readProxyHeader,
+} from "./src/proxy/options.ts";
+export {
+  type CheckedParseOptions,
+  checkParseOptions,
+  DEFAULT_MAX_TLV_BYTES,
+  examineProxyHeader,
+  parseProxyHeader,
+  type ProxyExamination,
+  ProxyHeaderParser,
+  type ProxyParseOptions,
+  type ProxyParseResult,
+} from "./src/proxy/parser.ts";
+export { encodeProxyHeader, type ProxyHeaderInit, type ProxySslInit } from "./src/proxy/encoder.ts";
+export { type TrustedPeerTest, trustedProxies } from "./src/proxy/trusted.ts";
+export { crc32c } from "./src/proxy/crc32c.ts";
 // Handlers, their reader and writers, errors and transport types: the lean entrypoint, re-exported whole.
 export * from "./handlers.ts";
 export { type HandlerLocation, handlerLocation, loadHandlerClass, pickHandlerClass } from "./src/handler_location.ts";

@@ -5,8 +5,16 @@
  * deno run -A examples/echo.ts [options] | bun examples/echo.ts [options] | node dist/examples/echo.js [options]
  *   --transport tcp|udp|unix|unix-dgram   (default tcp)
  *   --mode sync|async|threading|forking   (default async)
+ *   --handler stream|protocol   (default stream: a StreamRequestHandler awaiting each line; protocol: a
+ *                               StreamProtocol echoing each chunk from the socket's callback, or for datagrams one
+ *                               DatagramProtocol for the server, which runs in the server's thread: sync or async)
  *   --host HOST (default 127.0.0.1)  --port N (default 0)  --path PATH (unix transports)
  *   --requests-per-child N   (forking: requests a child process serves before it exits; default 1)
+ *   --proxy-protocol v1|v2|any   (stream transports: every connection starts with a PROXY protocol header of that
+ *                                 version, as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send)
+ *   --trusted-proxy CIDR     (repeatable; with --proxy-protocol: only these peers may connect; "unix" for unix peers)
+ *   --whoami                 (stream transports: first send `client HOST:PORT pid PID` on each connection: the client
+ *                             as the server sees it, the PROXY source with --proxy-protocol, and the serving process)
  * ```
  *
  * Prints one line `listening on ADDRESS` when ready. SIGINT or SIGTERM: stops accepting, lets requests in flight
@@ -26,21 +34,26 @@ import {
   ForkingUnixDatagramServer,
   ForkingUnixStreamServer,
   formatAddress,
+  type ProxyProtocolOptions,
   TCPServer,
   ThreadingTCPServer,
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
+  UDPProtocolServer,
   UDPServer,
+  UnixDatagramProtocolServer,
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { DatagramEcho, LineEcho } from "./echo_handlers.ts";
+import { DatagramEcho, DatagramProtocolEcho, LineEcho, ProtocolEcho } from "./echo_handlers.ts";
 
 const TRANSPORTS = ["tcp", "udp", "unix", "unix-dgram"] as const;
 const MODES = ["sync", "async", "threading", "forking"] as const;
+const HANDLERS = ["stream", "protocol"] as const;
 type Transport = typeof TRANSPORTS[number];
 type Mode = typeof MODES[number];
+type Handler = typeof HANDLERS[number];
 
 /** Parsed command line. */
 export interface EchoOptions {
@@ -48,6 +61,8 @@ export interface EchoOptions {
   transport: Transport;
   /** Which concurrency model. */
   mode: Mode;
+  /** Which handler shape: a `StreamRequestHandler` (awaits each line) or a protocol (callbacks). */
+  handler: Handler;
   /** Host for tcp/udp. */
   host: string;
   /** Port for tcp/udp. */
@@ -56,6 +71,12 @@ export interface EchoOptions {
   path: string | undefined;
   /** Forking: requests a child process serves before it exits. */
   requestsPerChild: number;
+  /** The PROXY protocol versions every connection's header may have, or `null` for no header. */
+  proxyProtocol: "v1" | "v2" | "any" | null;
+  /** With `proxyProtocol`: the peers allowed to send a header (empty: any). */
+  trustedProxies: string[];
+  /** Stream transports: say who the client is first. */
+  whoami: boolean;
 }
 
 class UsageError extends Error {}
@@ -64,10 +85,14 @@ function parse(argv: readonly string[]): EchoOptions {
   const options: EchoOptions = {
     transport: "tcp",
     mode: "async",
+    handler: "stream",
     host: "127.0.0.1",
     port: 0,
     path: undefined,
     requestsPerChild: 1,
+    proxyProtocol: null,
+    trustedProxies: [],
+    whoami: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -91,6 +116,14 @@ function parse(argv: readonly string[]): EchoOptions {
           throw new UsageError(`--mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(mode)}`);
         }
         options.mode = mode as Mode;
+        break;
+      }
+      case "--handler": {
+        const handler = value();
+        if (!HANDLERS.includes(handler as Handler)) {
+          throw new UsageError(`--handler must be one of ${HANDLERS.join(", ")}, got ${JSON.stringify(handler)}`);
+        }
+        options.handler = handler as Handler;
         break;
       }
       case "--host":
@@ -117,11 +150,27 @@ function parse(argv: readonly string[]): EchoOptions {
         options.requestsPerChild = count;
         break;
       }
+      case "--proxy-protocol": {
+        const version = value();
+        if (version !== "v1" && version !== "v2" && version !== "any") {
+          throw new UsageError(`--proxy-protocol must be v1, v2 or any, got ${JSON.stringify(version)}`);
+        }
+        options.proxyProtocol = version;
+        break;
+      }
+      case "--trusted-proxy":
+        options.trustedProxies.push(value());
+        break;
+      case "--whoami":
+        if (inline !== undefined) throw new UsageError("--whoami takes no value");
+        options.whoami = true;
+        break;
       case "--help":
       case "-h":
         throw new UsageError(
           "usage: echo [--transport tcp|udp|unix|unix-dgram] [--mode sync|async|threading|forking] " +
-            "[--host HOST] [--port N] [--path PATH] [--requests-per-child N]",
+            "[--handler stream|protocol] [--host HOST] [--port N] [--path PATH] [--requests-per-child N] " +
+            "[--proxy-protocol v1|v2|any] [--trusted-proxy CIDR]... [--whoami]",
         );
       default:
         throw new UsageError(`unknown option ${JSON.stringify(argv[i])} (try --help)`);
@@ -131,6 +180,24 @@ function parse(argv: readonly string[]): EchoOptions {
   if (unix && options.path === undefined) {
     throw new UsageError(`--path is required with --transport ${options.transport}`);
   }
+  const datagram = options.transport === "udp" || options.transport === "unix-dgram";
+  if (datagram && options.handler === "protocol" && (options.mode === "threading" || options.mode === "forking")) {
+    throw new UsageError(
+      `--handler protocol with --transport ${options.transport} serves one protocol object in the server's thread: ` +
+        "use --mode sync or async",
+    );
+  }
+  const stream = options.transport === "tcp" || options.transport === "unix";
+  for (
+    const [flag, set] of [["--proxy-protocol", options.proxyProtocol !== null], ["--whoami", options.whoami]] as const
+  ) {
+    if (set && !stream) {
+      throw new UsageError(`${flag} needs a stream transport (tcp or unix), not ${options.transport}`);
+    }
+  }
+  if (options.trustedProxies.length > 0 && options.proxyProtocol === null) {
+    throw new UsageError("--trusted-proxy needs --proxy-protocol");
+  }
   return options;
 }
 
@@ -138,33 +205,70 @@ function parse(argv: readonly string[]): EchoOptions {
 type AnyServer = BaseServer<any, any, any>;
 
 function makeServer(options: EchoOptions): AnyServer {
-  const settings = { drainTimeout: 10_000 };
+  const server = makeServerOf(options);
+  // A data field: worker threads and child processes see it in their copy of the server.
+  (server as { whoami?: boolean }).whoami = options.whoami;
+  return server;
+}
+
+function proxyProtocolOf(options: EchoOptions): ProxyProtocolOptions | null {
+  if (options.proxyProtocol === null) return null;
+  return {
+    versions: options.proxyProtocol === "any" ? "any" : [options.proxyProtocol],
+    trustedProxies: options.trustedProxies.length > 0 ? options.trustedProxies : null,
+  };
+}
+
+function makeServerOf(options: EchoOptions): AnyServer {
+  const proxyProtocol = proxyProtocolOf(options);
+  const settings = { drainTimeout: 10_000, ...(proxyProtocol === null ? {} : { proxyProtocol }) };
   const { transport, mode } = options;
   const inet = [options.host, options.port] as const;
   const path = options.path as string;
+  if (options.handler === "protocol") {
+    // One datagram protocol object per server, in this thread: sync and async are the same here.
+    if (transport === "udp") return new UDPProtocolServer(inet, DatagramProtocolEcho, settings);
+    if (transport === "unix-dgram") return new UnixDatagramProtocolServer(path, DatagramProtocolEcho, settings);
+    return makeStreamServer(options, ProtocolEcho);
+  }
+  if (transport === "tcp" || transport === "unix") return makeStreamServer(options, LineEcho);
   if (mode === "forking") {
     const forking = { ...settings, requestsPerChild: options.requestsPerChild };
-    if (transport === "tcp") return new ForkingTCPServer(inet, LineEcho, forking);
-    if (transport === "unix") return new ForkingUnixStreamServer(path, LineEcho, forking);
     if (transport === "udp") return new ForkingUDPServer(inet, DatagramEcho, forking);
     return new ForkingUnixDatagramServer(path, DatagramEcho, forking);
   }
   if (mode === "threading") {
-    if (transport === "tcp") return new ThreadingTCPServer(inet, LineEcho, settings);
-    if (transport === "unix") return new ThreadingUnixStreamServer(path, LineEcho, settings);
     if (transport === "udp") return new ThreadingUDPServer(inet, DatagramEcho, settings);
     return new ThreadingUnixDatagramServer(path, DatagramEcho, settings);
   }
   if (mode === "sync") {
-    if (transport === "tcp") return new TCPServer(inet, LineEcho, settings);
-    if (transport === "unix") return new UnixStreamServer(path, LineEcho, settings);
     if (transport === "udp") return new UDPServer(inet, DatagramEcho, settings);
     return new UnixDatagramServer(path, DatagramEcho, settings);
   }
-  if (transport === "tcp") return new AsyncTCPServer(inet, LineEcho, settings);
-  if (transport === "unix") return new AsyncUnixStreamServer(path, LineEcho, settings);
   if (transport === "udp") return new AsyncUDPServer(inet, DatagramEcho, settings);
   return new AsyncUnixDatagramServer(path, DatagramEcho, settings);
+}
+
+/** A TCP or unix stream server of the mode, with either stream handler shape. */
+function makeStreamServer(options: EchoOptions, Handler: typeof LineEcho | typeof ProtocolEcho): AnyServer {
+  const settings = { drainTimeout: 10_000 };
+  const inet = [options.host, options.port] as const;
+  const path = options.path as string;
+  const tcp = options.transport === "tcp";
+  switch (options.mode) {
+    case "forking": {
+      const forking = { ...settings, requestsPerChild: options.requestsPerChild };
+      return tcp ? new ForkingTCPServer(inet, Handler, forking) : new ForkingUnixStreamServer(path, Handler, forking);
+    }
+    case "threading":
+      return tcp
+        ? new ThreadingTCPServer(inet, Handler, settings)
+        : new ThreadingUnixStreamServer(path, Handler, settings);
+    case "sync":
+      return tcp ? new TCPServer(inet, Handler, settings) : new UnixStreamServer(path, Handler, settings);
+    default:
+      return tcp ? new AsyncTCPServer(inet, Handler, settings) : new AsyncUnixStreamServer(path, Handler, settings);
+  }
 }
 
 async function main(argv: readonly string[]): Promise<number> {

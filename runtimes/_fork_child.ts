@@ -10,6 +10,7 @@ import { serveParent } from "../src/forking/child_loop.ts";
 import { type HandlerLocation, loadHandlerClass, pickHandlerClass } from "../src/handler_location.ts";
 import type { RequestHandlerClass } from "../src/base_request_handler.ts";
 import type { ParentChannel, ParentChannelEvents, StreamSocket } from "../src/transport.ts";
+import { nodeTls } from "./_node_stream.ts";
 import { NodeStreamSocket } from "./_node_stream_socket.ts";
 
 /**
@@ -32,7 +33,7 @@ export async function runChild(location: HandlerLocation, module?: Readonly<Reco
     channel.exit(1);
     return;
   }
-  serveParent(channel, handlerClass);
+  serveParent(channel, handlerClass, nodeTls);
 }
 
 /** The parent, through `process.send` and `process.on("message")`. */

@@ -196,7 +196,7 @@ class NodeTlsContext implements TlsContext {
     this.#server.on("tlsClientError", (error: Error & { code?: string }, socket: tls.TLSSocket) => {
       this.#failed(
         socket,
-        new TlsHandshakeError(`TLS handshake failed: ${messageOf(error)}`, error.code, { cause: error }),
+        new TlsHandshakeError(messageOf(error), error.code, { cause: error }),
       );
     });
   }
@@ -214,10 +214,10 @@ class NodeTlsContext implements TlsContext {
       const timer = setTimeout(() => {
         this.#take(raw);
         raw.destroy();
-        reject(new TlsHandshakeError(`TLS handshake not finished within ${config.handshakeTimeout} ms`, "TIMEOUT"));
+        reject(new TlsHandshakeError(`not finished within ${config.handshakeTimeout} ms`, "TIMEOUT"));
       }, config.handshakeTimeout);
       const onClose = () => {
-        const error = new TlsHandshakeError("the client closed the connection during the TLS handshake", "ECONNRESET");
+        const error = new TlsHandshakeError("the client closed the connection", "ECONNRESET");
         this.#failed(null, error, raw);
       };
       this.#pending.set(raw, { resolve, reject, timer, unixPath, onClose });

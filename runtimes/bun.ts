@@ -79,6 +79,7 @@ class BunStreamSocket implements StreamSocket {
   #writeClosing = false;
   #closing = false;
   #closed = false;
+  #inputEnded = false;
 
   constructor(socket: BunSocket, unixPath: string | undefined) {
     this.#socket = socket;
@@ -116,13 +117,17 @@ class BunStreamSocket implements StreamSocket {
     else this.#early.push(["data", chunk]);
   }
   onEnd(): void {
+    this.#inputEnded = true;
     this.#deliver(["end"]);
   }
   onError(error: Error): void {
+    this.#inputEnded = true;
     this.#deliver(["error", error]);
   }
   onClose(): void {
     if (this.#closed) return;
+    // After shutdown(), Bun reports the peer's FIN as close alone: it is an end of input all the same.
+    if (this.#writeClosing && !this.#inputEnded) this.onEnd();
     this.#closed = true;
     this.#queue = [];
     this.bufferedAmount = 0;
@@ -168,15 +173,17 @@ class BunStreamSocket implements StreamSocket {
     if (this.#wantDrain) {
       this.#wantDrain = false;
       this.#events?.drain();
+      // A consumer may write again from inside drain(): its bytes go out before any FIN.
+      if (this.#queue.length > 0) return;
     }
     if (this.#closing) this.#socket.end();
-    else if (this.#writeClosing) this.#socket.shutdown(true);
+    else if (this.#writeClosing) this.#socket.shutdown(); // SHUT_WR: shutdown(true) would be SHUT_RD
   }
 
   closeWrite(): void {
     if (this.#writeClosing || this.#closed) return;
     this.#writeClosing = true;
-    if (this.#queue.length === 0) this.#socket.shutdown(true);
+    if (this.#queue.length === 0) this.#socket.shutdown(); // SHUT_WR: shutdown(true) would be SHUT_RD
   }
 
   close(): void {

@@ -203,8 +203,10 @@ class DenoStreamSocket implements StreamSocket {
       this.#wantDrain = false;
       this.#events?.drain();
     }
-    if (this.#writeClosing && this.#queue.length === 0) void this.#shutdownWrite();
-    if (this.#closing && this.#queue.length === 0) this.#finishClose();
+    // A consumer may write again from inside drain(): those bytes go out first, and this runs again after them.
+    if (this.#writing || this.#queue.length > 0) return;
+    if (this.#writeClosing) void this.#shutdownWrite();
+    if (this.#closing) this.#finishClose();
   }
 
   #nextChunk(): Uint8Array {
@@ -305,8 +307,9 @@ class DenoStreamListener implements StreamListener {
       } catch (error) {
         if (this.#closed) return null;
         const name = (error as Error).name;
-        // A connection reset before it was accepted is the client's business, not the server's.
-        if (name === "ConnectionReset" || name === "ConnectionAborted") continue;
+        // A connection reset before it was accepted is the client's business, not the server's. NotConnected: it was
+        // reset between accept() and reading its peer's address (a load balancer's health check does that).
+        if (name === "ConnectionReset" || name === "ConnectionAborted" || name === "NotConnected") continue;
         throw error;
       }
     }

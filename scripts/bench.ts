@@ -57,7 +57,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 /** Workloads where a raw server that serves one connection at a time (the bound of sync mode) is measured too. */
-const SERIAL_WORKLOADS = ["tcp16", "tcp256", "connect", "unix"];
+const SERIAL_WORKLOADS = ["tcp16", "tcp256", "connect", "unix", "ptcp16", "ptcp256", "punix", "plines"];
 
 /** Workloads where a raw server that awaits each read and each write (the bound of the async API) is measured too. */
 const AWAITS_WORKLOADS = ["tcp16", "unix", "udp"];
@@ -70,7 +70,8 @@ interface Workload {
   name: string;
   what: string;
   transport: "tcp" | "udp" | "unix";
-  handler: "echo" | "cpu";
+  /** The server's handler: `protocol` and `lines` are the callback shape (`StreamProtocol`, `LineReceiver`). */
+  handler: "echo" | "cpu" | "protocol" | "lines";
   loadgen: (address: string, seconds: number) => string[];
   unit: "ops/s" | "MB/s" | "MiB";
 }
@@ -141,7 +142,64 @@ const WORKLOADS: Workload[] = [
     // Held until measured (see measure()): the kernel completes connections before the server accepts them.
     loadgen: (a) => ["idle", ...hostPort(a), "10000", "60"],
   },
+  // The same loads on protocol handlers (the callback shape), against the same raw servers.
+  ...protocolWorkloads(),
 ];
+
+/** The protocol-handler workloads: `p` + the name of the stream-handler workload they repeat. */
+function protocolWorkloads(): Workload[] {
+  const tcp = (connections: string) => (a: string, s: number) => ["tcp", ...hostPort(a), connections, `${s}`];
+  return [
+    {
+      name: "ptcp16",
+      what: "protocol handler: persistent TCP echo, 64-byte lines, 16 connections",
+      transport: "tcp",
+      handler: "protocol",
+      unit: "ops/s",
+      loadgen: tcp("16"),
+    },
+    {
+      name: "ptcp256",
+      what: "protocol handler: persistent TCP echo, 64-byte lines, 256 connections",
+      transport: "tcp",
+      handler: "protocol",
+      unit: "ops/s",
+      loadgen: tcp("256"),
+    },
+    {
+      name: "punix",
+      what: "protocol handler: unix stream echo, 64-byte lines, 16 connections",
+      transport: "unix",
+      handler: "protocol",
+      unit: "ops/s",
+      loadgen: (a, s) => ["unix", a, "16", `${s}`],
+    },
+    {
+      name: "pudp",
+      what: "protocol handler: UDP echo, 64-byte datagrams, 16 clients (one DatagramProtocol)",
+      transport: "udp",
+      handler: "protocol",
+      unit: "ops/s",
+      loadgen: (a, s) => ["udp", ...hostPort(a), "16", `${s}`],
+    },
+    {
+      name: "plines",
+      what: "LineReceiver: persistent TCP line echo, 64-byte lines, 16 connections",
+      transport: "tcp",
+      handler: "lines",
+      unit: "ops/s",
+      loadgen: tcp("16"),
+    },
+    {
+      name: "pidle10k",
+      what: "protocol handler: server memory holding 10,000 idle connections",
+      transport: "tcp",
+      handler: "protocol",
+      unit: "MiB",
+      loadgen: (a) => ["idle", ...hostPort(a), "10000", "60"],
+    },
+  ];
+}
 
 function hostPort(address: string): [string, string] {
   const colon = address.lastIndexOf(":");
@@ -215,8 +273,14 @@ function applies(contender: Contender, workload: Workload): boolean {
   // One connection at a time differs from raw only where several connections compete.
   if (contender.mode === "raw-serial") return SERIAL_WORKLOADS.includes(workload.name);
   if (contender.mode === "raw-awaits") return AWAITS_WORKLOADS.includes(workload.name);
-  if (workload.name === "idle10k") return contender.mode === "async" || contender.mode === "raw";
+  // CPython's socketserver has no protocol handlers: its classes are compared on the stream-handler workloads.
+  if (contender.runtime === "cpython" && (workload.handler === "protocol" || workload.handler === "lines")) {
+    return false;
+  }
+  if (workload.unit === "MiB") return contender.mode === "async" || contender.mode === "raw";
   if (workload.handler === "cpu") return contender.mode !== "raw";
+  // One datagram protocol object in the server's thread: the same server in every mode, so measured once.
+  if (workload.name === "pudp") return contender.mode === "raw" || contender.mode === "async";
   return true;
 }
 
@@ -329,7 +393,7 @@ async function measure(loadgen: string, contender: Contender, workload: Workload
   const pid = child.pid!;
   try {
     await sleep(200);
-    if (contender.mode === "forking" && workload.name !== "idle10k") {
+    if (contender.mode === "forking" && workload.unit !== "MiB") {
       // A forking server starts children as requests take its spares: one warm-up run, then time for the new spares
       // to start, so that the measured run sees serving, not process start-up (scripts/bench_forking.ts measures it).
       await runLoadgen(loadgen, workload.loadgen(started.address, 1));
@@ -354,7 +418,7 @@ async function measure(loadgen: string, contender: Contender, workload: Workload
     const cpu = before && after ? (after.cpuTicks - before.cpuTicks) / 100 / elapsed : NaN;
     const peakMiB = memory(pid, "VmHWM");
     const result = JSON.parse(output.split("\n").pop() || "{}");
-    if (workload.name === "idle10k") {
+    if (workload.unit === "MiB") {
       return {
         value: idleRss,
         p50: NaN,

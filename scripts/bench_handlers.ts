@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { StreamRequestHandler } from "../handlers.ts";
+import { LineReceiver, StreamRequestHandler } from "../handlers.ts";
 
 /** Bytes hashed per request by {@link CpuHash}: 1 MiB, a few milliseconds of work. */
 export const CPU_WORK_BYTES: number = 1 << 20;
@@ -33,5 +33,14 @@ export class CpuHash extends StreamRequestHandler {
       const hash = fnv1a(work, line.length).toString(16).padStart(8, "0");
       await this.wfile.write(`${hash.padEnd(line.length - 1, " ")}\n`);
     }
+  }
+}
+
+/** The line echo as a {@link LineReceiver}: framed into lines from the socket's callback, each written back. */
+export class LineReceiverEcho extends LineReceiver {
+  static override moduleUrl: string = import.meta.url;
+
+  override lineReceived(line: Uint8Array): void {
+    this.transport.write(line);
   }
 }

@@ -2,25 +2,38 @@
  * The server under test of `scripts/bench.ts`: this library in one mode, on one transport, with one handler.
  *
  * `… scripts/bench_server.ts MODE TRANSPORT HANDLER ADDRESS` — MODE sync|async|threading|forking, TRANSPORT
- * tcp|udp|unix, HANDLER echo|cpu, ADDRESS a port on 127.0.0.1 or a unix path. Prints `listening on ADDRESS`.
+ * tcp|udp|unix, HANDLER echo|cpu|protocol|lines, ADDRESS a port on 127.0.0.1 or a unix path. Prints `listening on
+ * ADDRESS`. `protocol` is the echo as a `StreamProtocol` (for UDP: one `DatagramProtocol` on a `UDPProtocolServer`,
+ * whatever the mode), `lines` the line echo as a `LineReceiver`.
  *
  * @module
  */
 import process from "node:process";
 import * as sockserve from "../mod.ts";
-import { DatagramEcho, LineEcho } from "../examples/echo_handlers.ts";
-import { CpuHash } from "./bench_handlers.ts";
+import { DatagramEcho, DatagramProtocolEcho, LineEcho, ProtocolEcho } from "../examples/echo_handlers.ts";
+import { CpuHash, LineReceiverEcho } from "./bench_handlers.ts";
 
 const [mode = "async", transport = "tcp", handler = "echo", where = "0"] = process.argv.slice(2);
 const prefix = { sync: "", async: "Async", threading: "Threading", forking: "Forking" }[mode];
 const base = { tcp: "TCPServer", udp: "UDPServer", unix: "UnixStreamServer" }[transport];
 // deno-lint-ignore no-explicit-any
-const ServerClass = (sockserve as Record<string, any>)[`${prefix}${base}`];
+const classes = sockserve as Record<string, any>;
+// A datagram protocol is one object in the server's thread: the same server in every mode.
+const ServerClass = transport === "udp" && handler === "protocol"
+  ? classes.UDPProtocolServer
+  : classes[`${prefix}${base}`];
 if (prefix === undefined || base === undefined || ServerClass === undefined) {
   console.error(`bench_server: no server for mode ${mode} and transport ${transport}`);
   process.exit(2);
 }
-const Handler = transport === "udp" ? DatagramEcho : handler === "cpu" ? CpuHash : LineEcho;
+const STREAM_HANDLERS = { echo: LineEcho, cpu: CpuHash, protocol: ProtocolEcho, lines: LineReceiverEcho };
+const Handler = transport === "udp"
+  ? (handler === "protocol" ? DatagramProtocolEcho : DatagramEcho)
+  : STREAM_HANDLERS[handler as keyof typeof STREAM_HANDLERS];
+if (Handler === undefined) {
+  console.error(`bench_server: no handler ${handler}`);
+  process.exit(2);
+}
 const address = transport === "unix" ? where : ["127.0.0.1", Number(where)];
 // Handler errors such as a client reset at the end of a run are expected here; counting them is enough.
 let errors = 0;

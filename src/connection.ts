@@ -5,6 +5,7 @@
  */
 import { BufferedReader } from "./buffered_reader.ts";
 import { SocketTimeoutError } from "./errors.ts";
+import type { ProxyHeader } from "./proxy/header.ts";
 import { RESOLVED } from "./resolved.ts";
 import { StartTlsError } from "./tls/errors.ts";
 import type { TlsInfo } from "./tls/info.ts";
@@ -54,6 +55,12 @@ export class Connection {
   readonly reader: BufferedReader;
   /** Milliseconds a `sendAll()` may wait for the peer to take bytes; `null` waits forever. */
   timeout: number | null = null;
+  /**
+   * The PROXY protocol header the connection started with, on a server with the `proxyProtocol` option (and in its
+   * workers and child processes); `null` otherwise. After a LOCAL header (a proxy's health check), a reset by the
+   * peer reads as end of input rather than as an error: that is how checks hang up.
+   */
+  proxyHeader: ProxyHeader | null = null;
   #socket: StreamSocket;
   #events: StreamSocketEvents;
   /** How `startTls()` secures this connection; `null` where the server offers no STARTTLS. */
@@ -63,6 +70,8 @@ export class Connection {
   #drainWaiters: DrainWaiter[] = NO_WAITERS;
   #error: Error | null = null;
   #closed = false;
+  // Where input goes instead of the reader, once a consumer took it over (see divert()).
+  #tap: StreamSocketEvents | null = null;
   // Made on first use: most connections are never awaited, and 10,000 idle ones should not each hold a promise.
   #closedPromise: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
@@ -89,22 +98,35 @@ export class Connection {
       }
 
       data(chunk: Uint8Array): void {
-        this.#connection.reader.push(chunk);
+        const connection = this.#connection;
+        if (connection.#tap === null) connection.reader.push(chunk);
+        else connection.#tap.data(chunk);
       }
 
       end(): void {
-        this.#connection.reader.end();
+        const connection = this.#connection;
+        if (connection.#tap === null) connection.reader.end();
+        else connection.#tap.end();
       }
 
       error(error: Error): void {
         const connection = this.#connection;
+        // A proxy's own connection (a PROXY protocol LOCAL header: a health check) ends with a reset once it has its
+        // answer: that is its end of input, not a failure of the handler.
+        if (connection.proxyHeader?.command === "LOCAL" && (error as { code?: unknown }).code === "ECONNRESET") {
+          connection.reader.end();
+          return;
+        }
         connection.#error ??= error;
         connection.reader.fail(error);
         connection.#rejectWriters(error);
+        connection.#tap?.error(error);
       }
 
       drain(): void {
-        for (const waiter of this.#connection.#takeWaiters()) waiter.resolve();
+        const connection = this.#connection;
+        for (const waiter of connection.#takeWaiters()) waiter.resolve();
+        connection.#tap?.drain();
       }
 
       close(): void {
@@ -113,6 +135,7 @@ export class Connection {
         connection.reader.end();
         connection.#rejectWriters(connection.#error);
         connection.#resolveClosed?.();
+        connection.#tap?.close();
       }
     };
   }
@@ -188,9 +211,20 @@ export class Connection {
     return info;
   }
 
-  /** The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). */
+  /**
+   * The peer's address: `[host, port]`, or a unix path (`""` when the peer has none). Behind a proxy speaking the
+   * PROXY protocol, this is the proxy: the client is {@link Connection.clientAddress}.
+   */
   get remoteAddress(): SocketAddress {
     return this.#socket.remoteAddress;
+  }
+
+  /**
+   * The client's address: the source a PROXY protocol header names, otherwise (no header; a LOCAL or UNKNOWN one)
+   * the peer's address. The `clientAddress` handlers get.
+   */
+  get clientAddress(): SocketAddress {
+    return this.proxyHeader?.source ?? this.#socket.remoteAddress;
   }
 
   /** This end's address. */
@@ -204,6 +238,19 @@ export class Connection {
    */
   get socket(): StreamSocket {
     return this.#socket;
+  }
+
+  /**
+   * Hands the connection's input to `events` from now on, in place of {@link Connection.reader}: for handlers that take
+   * bytes as they arrive (the protocol handlers of `src/protocol/`). `data` and `end` go to `events` alone; `error`,
+   * `drain` and `close` go to it after the connection's own bookkeeping (`closed`, `whenClosed`, `sendAll` waiters).
+   * Bytes the reader holds already stay there, for the caller to take first. Once only.
+   *
+   * @throws {Error} when the input was diverted already
+   */
+  divert(events: StreamSocketEvents): void {
+    if (this.#tap !== null) throw new Error("the connection's input was diverted already");
+    this.#tap = events;
   }
 
   /** True once the connection is fully closed. */

@@ -5,12 +5,17 @@
  */
 import { BaseServer, type BaseServerOptions, offerRequestDelivery, type RequestEntry } from "./base_server.ts";
 import type { RequestHandlerClass } from "./base_request_handler.ts";
+import { formatAddress } from "./address.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
 import { ServerStateError, UnsupportedError } from "./errors.ts";
+import { type ConnectionStage, PreparedConnections } from "./preamble.ts";
+import { ProxyProtocolError } from "./proxy/errors.ts";
+import { checkProxyProtocol, checkTrustedPeer, type ProxyProtocolOptions, readProxyHeader } from "./proxy/options.ts";
 import { FailureLog } from "./tls/failure_log.ts";
 import { TlsListener } from "./tls/listener.ts";
 import { type TlsConfig, tlsConfig, type TlsOptions } from "./tls/options.ts";
+import { offerStartTls } from "./tls/upgrade.ts";
 import type {
   InetAddress,
   Runtime,
@@ -33,11 +38,25 @@ export interface TCPServerOptions extends BaseServerOptions {
   /** SO_REUSEPORT: several servers share the port (Deno needs `--unstable-net`; Node needs 22.12 or later). */
   allowReusePort?: boolean;
   /**
+   * Every connection starts with a PROXY protocol header (v1 or v2, from HAProxy, nginx or a cloud load balancer),
+   * read before `verifyRequest()`: `clientAddress` is the client it names, and `request.proxyHeader` the whole header.
+   * A connection with an invalid, late or untrusted header is closed without a reply (see
+   * {@link TCPServer.handleRejectedConnection}). Default `null`: no header is expected (it is never guessed).
+   */
+  proxyProtocol?: ProxyProtocolOptions | null;
+  /**
    * Serve TLS (Python's `SSLContext.wrap_socket(..., server_side=True)`), in every mode: certificates, SNI, ALPN,
    * client certificates, minimum version, handshake timeout, or STARTTLS. See {@link TlsOptions}. Default `null`.
    */
   tls?: TlsOptions | null;
 }
+
+/**
+ * Set (to `true`) on the prototype of servers that must not read their connections (the forking servers': a connection
+ * the parent has read from does not survive the handoff intact on every runtime). Their preamble only checks that the
+ * peer is a trusted proxy; the PROXY header is read where the connection is served (in the child process).
+ */
+export const CONNECTIONS_HANDED_ON_UNREAD: unique symbol = Symbol("connections handed on unread");
 
 /** How long a closed connection may take to hand its last queued bytes to a peer that does not read, in ms. */
 const LINGER = 30_000;
@@ -53,6 +72,8 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
   allowReuseAddress: boolean;
   /** SO_REUSEPORT. Default `false`. */
   allowReusePort: boolean;
+  /** The PROXY protocol (see {@link TCPServerOptions.proxyProtocol}). Default `null`: none. */
+  proxyProtocol: ProxyProtocolOptions | null;
   /** TLS settings (see {@link TCPServerOptions.tls}); `null` serves plain text. Default `null`. */
   tls: TlsOptions | null;
 }
@@ -95,10 +116,12 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     this.prototype.requestQueueSize = 128;
     this.prototype.allowReuseAddress = false;
     this.prototype.allowReusePort = false;
+    this.prototype.proxyProtocol = null;
     this.prototype.tls = null;
   }
 
   #listener: StreamListener | undefined;
+  #prepared: PreparedConnections | undefined;
   #tlsConfig: TlsConfig | null = null;
   #tlsContext: TlsContext | null = null;
   #tlsLog: FailureLog | undefined;
@@ -133,6 +156,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   /** Checks the address, then binds and listens (the runtimes do both in one step). */
   override async serverBind(): Promise<void> {
     if (this.#listener !== undefined) throw new ServerStateError("serverBind(): the server is already bound");
+    const stages = this.connectionStages();
     const runtime = this.runtime;
     const backlog = this.requestQueueSize;
     if (!Number.isInteger(backlog) || backlog < 1) {
@@ -140,13 +164,20 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     }
     // TLS settings are checked, certificates and keys read, before anything is bound.
     const config = this.tls === null || this.tls === undefined ? null : tlsConfig(this.tls);
+    if (config !== null && stages.length > 0) {
+      throw new UnsupportedError(
+        "tls together with proxyProtocol (or other connection stages) is not supported yet: terminate TLS in the " +
+          "load balancer, or serve TLS without the PROXY protocol",
+      );
+    }
     const tlsSupport = config === null ? undefined : runtime.tls;
     if (config !== null && tlsSupport === undefined) {
       throw new UnsupportedError(`TLS is not available with the ${runtime.name} runtime adapter`);
     }
-    const context = config === null || !this.securesConnectionsHere ? null : await tlsSupport!.createContext(config);
-    if (config !== null && context === null) await checkTlsConfig(runtime.tls!, config);
-    const listen = tlsSupport !== undefined && this.securesConnectionsHere
+    const here = (this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] !== true;
+    const context = config === null || !here ? null : await tlsSupport!.createContext(config);
+    if (config !== null && context === null) await checkTlsConfig(tlsSupport!, config);
+    const listen = tlsSupport !== undefined && here
       ? tlsSupport.listenStream.bind(tlsSupport)
       : runtime.listenStream.bind(runtime);
     let listener: StreamListener;
@@ -164,19 +195,20 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       listener = new TlsListener(listener, context, (error, clientAddress) => this.#tlsFailed(error, clientAddress));
     }
     this.#listener = listener;
-    offerRequestDelivery(this, listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
-      const connection = this.#connectionOf(socket);
-      deliver(connection, connection.remoteAddress);
-    });
+    if (stages.length > 0) {
+      // Connections become requests once through their stages, some later than others: taken from the listener here.
+      this.#prepared = new PreparedConnections(
+        listener,
+        stages,
+        (connection, error) => this.#rejected(connection, error),
+      );
+    } else {
+      offerRequestDelivery(this, listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
+        const connection = this.#connectionOf(socket);
+        deliver(connection, connection.remoteAddress);
+      });
+    }
     this.serverAddress = listener.address as ServerAddress;
-  }
-
-  /**
-   * Whether this process runs the TLS handshakes of the connections it accepts (`true`), or hands connections on
-   * unread and leaves them to where the handler runs (`false`: a forking server's children).
-   */
-  protected get securesConnectionsHere(): boolean {
-    return true;
   }
 
   /** The checked `tls` settings in force (JSON data, defaults filled in), or `null` for a plain server. */
@@ -231,16 +263,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     const connection = new Connection(socket);
     const context = this.#tlsContext;
     if (context !== null && this.#tlsConfig!.mode === "starttls") {
-      connection.tlsUpgrade = async (plain, response) => {
-        // Reading stops before the answer goes out: the client's handshake follows it, and only TLS may read that.
-        plain.pause();
-        if (response !== null) connection.write(response);
-        await connection.drained();
-        return await context.secure(plain).catch((error) => {
-          this.#tlsFailed(error, connection.remoteAddress);
-          throw error;
-        });
-      };
+      offerStartTls(connection, context, socket, null, (error) => this.#tlsFailed(error, connection.remoteAddress));
     }
     return connection;
   }
@@ -253,10 +276,54 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         "the server is not bound: call listen() (or serverBind() and serverActivate() when bindAndActivate is false)",
       );
     }
+    if (this.#prepared !== undefined) return this.#prepared.next();
     const socket = await listener.accept();
     if (socket === null) return null;
     const connection = this.#connectionOf(socket);
     return [connection, connection.remoteAddress];
+  }
+
+  /**
+   * The steps each accepted connection goes through before it becomes a request (before `verifyRequest()`), in
+   * order: reading the PROXY protocol header when {@link TCPServer.proxyProtocol} is set. Called once, when binding.
+   * Steps of different connections run concurrently; a step that throws closes its connection without a reply and
+   * the error goes to {@link TCPServer.handleRejectedConnection}. Override to add a step after these (call `super`).
+   */
+  connectionStages(): ConnectionStage[] {
+    const options = this.proxyProtocol;
+    if (options === null || options === undefined) return [];
+    if (typeof options !== "object") {
+      throw new TypeError(`proxyProtocol must be an options object or null, got ${typeof options}`);
+    }
+    const settings = checkProxyProtocol(options);
+    if ((this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] === true) {
+      return [(connection) => (checkTrustedPeer(connection, settings), connection)];
+    }
+    return [async (connection) => (await readProxyHeader(connection, settings), connection)];
+  }
+
+  /**
+   * Called for each connection closed before it became a request, because a connection stage refused it (a
+   * `ProxyProtocolError`: an invalid, late, untrusted or missing PROXY header). Prints one line to stderr, except for
+   * connections that closed or were reset without sending a header (`code` `"closed"`): health checks and port scans.
+   * Override to log or count otherwise; `handleError()` is not called, since no request was made.
+   */
+  handleRejectedConnection(connection: Connection, error: unknown): void | Promise<void> {
+    if (error instanceof ProxyProtocolError && error.code === "closed") return;
+    const reason = error instanceof Error ? error.message : String(error);
+    console.error(`Connection from ${formatAddress(connection.remoteAddress)} closed before its request: ${reason}`);
+  }
+
+  #rejected(connection: Connection, error: unknown): void {
+    let reporting: void | Promise<void>;
+    try {
+      reporting = this.handleRejectedConnection(connection, error);
+    } catch (failure) {
+      reporting = Promise.reject(failure);
+    }
+    void Promise.resolve(reporting).catch((failure) =>
+      console.error("handleRejectedConnection() itself failed; the server goes on:", failure)
+    );
   }
 
   /** Half-closes the connection (the client reads end of input), then `closeRequest()`. */
@@ -287,6 +354,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       try {
         await listener?.close();
       } finally {
+        this.#prepared?.close();
         if (this.#boundPath !== undefined) await this.runtime.removeFile(this.#boundPath).catch(() => {});
       }
       await super.serverClose();

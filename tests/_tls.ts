@@ -1,5 +1,6 @@
 // TLS test helpers: the committed test-only certificates (tests/fixtures/tls: a CA, server certificates for localhost
 // and other.test, clients alice and bob from that CA, mallory from another CA) and node:tls clients.
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import net from "node:net";
@@ -47,34 +48,37 @@ export function tlsConnect(
   );
 }
 
+/** What the exchange client may be asked for: a client certificate, and some of node:tls's client options. */
+export interface ExchangeOptions {
+  as?: "alice" | "bob" | "mallory";
+  servername?: string;
+  ALPNProtocols?: string[];
+  maxVersion?: "TLSv1.2" | "TLSv1.3";
+}
+
 /**
- * Sends `payload` over TLS, half-closes, and returns everything received until the server closed. (Give a payload:
- * on Deno, a client in the server's own process that resumes a session and ends at once, sending nothing, is never
- * heard ending: a quirk of Deno's node:tls with both ends in one process, not seen with a client in another process.) Rejects when the
- * handshake is refused (TLS 1.3 clients learn of a refused certificate on their first read: then this rejects too).
+ * Sends `payload` over TLS, half-closes, and returns everything received until the server closed; rejects with the
+ * client's error when the handshake is refused (a TLS 1.3 client may instead see the connection close without a byte).
+ * The client runs in a Node process of its own (tests/fixtures/tls_exchange_client.mjs): Deno's node:tls misbehaves
+ * now and then with both ends of a connection in one process.
  */
-export function tlsExchange(
+export async function tlsExchange(
   address: SocketAddress,
   payload: string,
-  options: tls.ConnectionOptions = clientOptions(),
+  options: ExchangeOptions = {},
 ): Promise<string> {
-  return within(
-    8000,
-    new Promise((resolve, reject) => {
-      const target = typeof address === "string" ? { path: address } : { host: address[0], port: address[1] };
-      const socket = tls.connect({ ...target, ...options });
-      let received = "";
-      socket.setEncoding("utf8");
-      socket.on("data", (chunk: string) => (received += chunk));
-      socket.once("secureConnect", () => socket.end(payload));
-      socket.once("error", reject);
-      socket.once("end", () => {
-        socket.end();
-        resolve(received);
-      });
-    }),
-    "TLS exchange",
-  );
+  const client = spawn("node", [
+    join(REPO_ROOT, "tests", "fixtures", "tls_exchange_client.mjs"),
+    JSON.stringify(address),
+    JSON.stringify(options),
+    payload,
+  ], { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  client.stdout.on("data", (chunk) => (output += chunk));
+  await within(15_000, new Promise((resolve) => client.once("exit", resolve)), "the TLS exchange client");
+  const result = JSON.parse(output) as { received: string; error?: string };
+  if (result.error !== undefined) throw Object.assign(new Error(`TLS client: ${result.error}`), { code: result.error });
+  return result.received;
 }
 
 /** Connects a plain TCP or unix client that sends nothing. */

@@ -16,15 +16,22 @@ const TRANSPORTS = ["tcp", "udp", "unix", ...(HAS_UNIX_DATAGRAM ? ["unix-dgram"]
 const HELLO = "hello world\n";
 
 describe("examples/echo.ts --mode forking", () => {
-  for (const transport of TRANSPORTS) {
+  const shapes = TRANSPORTS.map((transport) => [transport, "stream"]).concat([["tcp", "protocol"], [
+    "unix",
+    "protocol",
+  ]]);
+  for (const [transport, handler] of shapes) {
     const perChild = transport === "tcp" ? ["--requests-per-child", "2"] : [];
-    test(`--transport ${[transport, ...perChild].join(" ")}: echoes from child processes, exits 0 on SIGTERM`, async () => {
+    const flags = [transport, ...perChild, ...(handler === "stream" ? [] : ["--handler", handler])].join(" ");
+    test(`--transport ${flags}: echoes from child processes, exits 0 on SIGTERM`, async () => {
       const path = transport.startsWith("unix") ? socketPath("fork-example") : undefined;
       const program = startEcho([
         "--transport",
         transport,
         "--mode",
         "forking",
+        "--handler",
+        handler,
         ...perChild,
         ...(path ? ["--path", path] : []),
       ]);

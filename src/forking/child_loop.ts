@@ -8,7 +8,20 @@ import { formatAddress } from "../address.ts";
 import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts";
 import { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
-import type { DatagramSocket, ParentChannel, SocketAddress, StreamSocket } from "../transport.ts";
+import { FailureLog } from "../tls/failure_log.ts";
+import type { TlsConfig } from "../tls/options.ts";
+import { offerStartTls } from "../tls/upgrade.ts";
+import type {
+  DatagramSocket,
+  ParentChannel,
+  SocketAddress,
+  StreamSocket,
+  TlsContext,
+  TlsSupport,
+} from "../transport.ts";
+import { ProxyProtocolError } from "../proxy/errors.ts";
+import { checkProxyProtocol, type ProxyProtocolOptions, readProxyHeader } from "../proxy/options.ts";
+import { parseProxyHeader } from "../proxy/parser.ts";
 import { HandedSocket } from "./handed_socket.ts";
 import {
   fromBase64,
@@ -27,7 +40,12 @@ const LINGER = 30_000;
  * class is loaded. Requests come one at a time; each ends with `done`, and the child exits after the one marked
  * `last`, after a handler failure (status 1, Python's exit status for an error), on `exit`, or when the parent is gone.
  */
-export function serveParent(channel: ParentChannel, handlerClass: RequestHandlerClass<unknown, unknown>): void {
+export function serveParent(
+  channel: ParentChannel,
+  handlerClass: RequestHandlerClass<unknown, unknown>,
+  tls: TlsSupport | null = null,
+): void {
+  const contexts = new ChildTlsContexts(tls);
   let server: Readonly<Record<string, unknown>> = Object.freeze({});
   let busy = false;
   let exitWhenIdle = false;
@@ -36,7 +54,7 @@ export function serveParent(channel: ParentChannel, handlerClass: RequestHandler
     if (message.server !== undefined) server = Object.freeze({ ...message.server });
     busy = true;
     let ok: boolean;
-    if (message.type === "stream") ok = await serveStream(message, socket, handlerClass, server);
+    if (message.type === "stream") ok = await serveStream(message, socket, handlerClass, server, contexts);
     else if (message.type === "datagram") ok = await serveDatagram(message, channel, handlerClass, server);
     else ok = await runQuietly(message.request, message.clientAddress, handlerClass, server);
     busy = false;
@@ -71,15 +89,42 @@ async function serveStream(
   socket: StreamSocket | null,
   handlerClass: RequestHandlerClass<unknown, unknown>,
   server: Readonly<Record<string, unknown>>,
+  contexts: ChildTlsContexts,
 ): Promise<boolean> {
   if (socket === null) {
     reportError(message.clientAddress, new Error("the parent sent a stream request without its connection"));
     return false;
   }
-  const connection = new Connection(new HandedSocket(socket, message.localAddress, message.clientAddress));
+  const { localAddress } = message;
+  const peer = message.remoteAddress ?? message.clientAddress;
+  const wrap = (inner: StreamSocket) => new HandedSocket(inner, localAddress, peer);
+  let context: TlsContext | null = null;
+  let inner = socket;
+  if (message.tls !== null) {
+    // The parent never reads a TLS connection: the handshake is the child's, like the rest of the request.
+    try {
+      context = await contexts.get(message.tls);
+      if (message.tls.mode === "implicit") inner = (await context.secure(socket)).socket;
+    } catch (error) {
+      socket.abort();
+      contexts.log.report(error, message.clientAddress);
+      return true;
+    }
+  }
+  const connection = new Connection(wrap(inner));
+  if (context !== null && message.tls?.mode === "starttls") {
+    offerStartTls(connection, context, socket, wrap, (error) => contexts.log.report(error, message.clientAddress));
+  }
+  // Read in the parent (runInParent()), and checked there: parsed again, with any TLV length the parent allowed.
+  if (message.proxyHeader !== undefined) {
+    connection.proxyHeader = parseProxyHeader(fromBase64(message.proxyHeader), { maxTlvBytes: 65535 })!.header;
+  }
   // Data events come from the event loop, so these bytes, read by the parent, reach the reader before any others.
   if (message.prefix !== "") connection.reader.push(fromBase64(message.prefix));
-  const ok = await runQuietly(connection, message.clientAddress, handlerClass, server);
+  let ok = true;
+  if (message.proxyProtocol === undefined || (await readHeader(connection, message.proxyProtocol))) {
+    ok = await runQuietly(connection, connection.clientAddress, handlerClass, server);
+  }
   // Python's shutdown_request, in the child: half-close, then close once the last bytes are out.
   connection.closeWrite();
   connection.close();
@@ -91,6 +136,29 @@ async function serveStream(
     if (!connection.closed) connection.abort();
   }
   return ok;
+}
+
+/**
+ * Reads the connection's PROXY protocol header, here where the connection is served. A refused one closes the
+ * connection without a reply and is reported as the parent's default `handleRejectedConnection()` would (this is no
+ * handler failure: the child goes on). True when the handler may run.
+ */
+async function readHeader(connection: Connection, options: ProxyProtocolOptions): Promise<boolean> {
+  try {
+    connection.proxyHeader = await readProxyHeader(
+      connection,
+      checkProxyProtocol({ ...options, trustedProxies: null }),
+    );
+    return true;
+  } catch (error) {
+    connection.abort();
+    if (!(error instanceof ProxyProtocolError && error.code === "closed")) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const peer = formatAddress(connection.remoteAddress);
+      console.error(`Connection from ${peer} closed before its request (in child process): ${reason}`);
+    }
+    return false;
+  }
 }
 
 async function serveDatagram(
@@ -135,6 +203,29 @@ function reportError(clientAddress: unknown, error: unknown): void {
 function describe(address: unknown): string {
   if (typeof address === "string" || Array.isArray(address)) return formatAddress(address as SocketAddress);
   return String(address);
+}
+
+/** The TLS contexts of a child: one per distinct configuration, the last one kept (new settings replace it). */
+class ChildTlsContexts {
+  readonly log: FailureLog = new FailureLog();
+  #support: TlsSupport | null;
+  #key = "";
+  #context: Promise<TlsContext> | null = null;
+
+  constructor(support: TlsSupport | null) {
+    this.#support = support;
+  }
+
+  get(config: TlsConfig): Promise<TlsContext> {
+    const support = this.#support;
+    if (support === null) return Promise.reject(new Error("this child process has no TLS support"));
+    const key = JSON.stringify(config);
+    if (key !== this.#key || this.#context === null) {
+      this.#key = key;
+      this.#context = support.createContext(config);
+    }
+    return this.#context;
+  }
 }
 
 /** The server's datagram socket as a child sees it: replies go to the parent, which sends them. */

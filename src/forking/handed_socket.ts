@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { TlsInfo } from "../tls/info.ts";
 import type { SocketAddress, StreamSocket, StreamSocketEvents } from "../transport.ts";
 
 /**
@@ -59,5 +60,10 @@ export class HandedSocket implements StreamSocket {
 
   get bufferedAmount(): number {
     return this.#socket.bufferedAmount;
+  }
+
+  /** The received socket's TLS facts, once the child secured it. */
+  get tls(): TlsInfo | null {
+    return this.#socket.tls ?? null;
   }
 }

@@ -8,6 +8,8 @@
  *
  * @module
  */
+import type { TlsConfig } from "../tls/options.ts";
+import type { ProxyProtocolOptions } from "../proxy/options.ts";
 import type { SocketAddress } from "../transport.ts";
 
 /** Parent to child: serve a stream request; the connection travels with this message. */
@@ -19,8 +21,19 @@ export interface ServeStream {
   readonly clientAddress: SocketAddress;
   /** The server's end of the connection. */
   readonly localAddress: SocketAddress;
+  /**
+   * The server's `proxyProtocol` option, when set: the child reads the header (the parent reads nothing from the
+   * connection; it checked the peer is trusted), and `clientAddress` is then the source it names.
+   */
+  readonly proxyProtocol?: ProxyProtocolOptions;
+  /** The PROXY protocol header the parent already read (base64 of its bytes; `runInParent()`), if any. */
+  readonly proxyHeader?: string;
+  /** With `proxyHeader`: the real peer (`clientAddress` is the header's source). */
+  readonly remoteAddress?: SocketAddress;
   /** Bytes the parent read from the connection and did not consume (base64; usually empty). */
   readonly prefix: string;
+  /** The server's TLS settings: the child runs the handshake (or, for STARTTLS, offers it to the handler). */
+  readonly tls: TlsConfig | null;
   /** Exit after this request. */
   readonly last: boolean;
   /** The server's data fields, sent with a child's first request (see `server_view.ts`). */

@@ -40,10 +40,11 @@ import { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
 import { UnsupportedError } from "../errors.ts";
 import { ChildPool, type ChildPoolLimits, type PooledChild } from "../forking/child_pool.ts";
-import { fromBase64, toBase64 } from "../forking/protocol.ts";
+import { fromBase64, type ServeStream, toBase64 } from "../forking/protocol.ts";
 import { snapshotForChild } from "../forking/server_view.ts";
+import { checkProxyProtocol, type ProxyProtocolOptions, readProxyHeader } from "../proxy/options.ts";
 import { handlerLocation } from "../handler_location.ts";
-import { TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
+import { CONNECTIONS_HANDED_ON_UNREAD, TCPServer, type TCPServerOptions, UnixStreamServer } from "../tcp_server.ts";
 import type {
   ChildExit,
   ChildProcesses,
@@ -53,6 +54,7 @@ import type {
   StreamListenOptions,
   UnixAddress,
 } from "../transport.ts";
+import type { TlsConfig } from "../tls/options.ts";
 import { UDPServer, type UDPServerOptions, UnixDatagramServer } from "../udp_server.ts";
 import type { ServerClass } from "./server_class.ts";
 
@@ -200,6 +202,8 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
       this.prototype.spareChildren = DEFAULT_SPARE_CHILDREN;
       this.prototype.requestsPerChild = 1;
       this.prototype.childPermissions = [];
+      // The parent hands connections on unread: a PROXY protocol header is read in the child (see connectionStages()).
+      (this.prototype as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] = true;
       // Python's ForkingMixIn.timeout: handleRequest() collects children every 300 s when idle.
       this.prototype.timeout = 300_000;
     }
@@ -296,6 +300,8 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
               clientAddress: clientAddress as SocketAddress,
               localAddress: request.localAddress,
               prefix,
+              tls: (this as { tlsConfig?: TlsConfig | null }).tlsConfig ?? null,
+              ...proxyFieldsOf(this, request),
             },
             request.socket,
             () => {},
@@ -329,7 +335,22 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
       handlerClass: RequestHandlerClass<never, never>,
     ): Promise<void> {
       // Connections of a forking server read nothing until asked: a request handed straight on never reads here.
-      if (request instanceof Connection) request.socket.resume();
+      if (request instanceof Connection) {
+        request.socket.resume();
+        // The parent reads this connection anyway: its PROXY protocol header too, before the handler here.
+        const options = proxyProtocolOf(this).proxyProtocol;
+        if (options !== undefined && request.proxyHeader === null) {
+          try {
+            await readProxyHeader(request, checkProxyProtocol(options));
+          } catch (error) {
+            request.abort();
+            await (this as { handleRejectedConnection?(connection: Connection, error: unknown): unknown })
+              .handleRejectedConnection?.(request, error);
+            return;
+          }
+          clientAddress = request.clientAddress;
+        }
+      }
       const handler = new (handlerClass as unknown as RequestHandlerClass<unknown, unknown>)(
         request,
         clientAddress,
@@ -448,6 +469,27 @@ export function ForkingMixIn<Base extends ServerClass>(base: Base): Base & (new 
     }
   }
   return ForkingServerMixIn;
+}
+
+/** The `proxyProtocol` option of a stream server, as JSON data (its trusted proxies are checked in the parent). */
+function proxyProtocolOf(server: unknown): { proxyProtocol?: ProxyProtocolOptions } {
+  const options = (server as { proxyProtocol?: ProxyProtocolOptions | null }).proxyProtocol;
+  if (options === null || options === undefined) return {};
+  const { versions, headerTimeout, maxTlvBytes } = options;
+  return { proxyProtocol: { versions, headerTimeout, maxTlvBytes } };
+}
+
+/**
+ * What a child needs of the PROXY protocol: the header the parent read (`runInParent()`), with the real peer, or the
+ * options to read it with.
+ */
+function proxyFieldsOf(
+  server: unknown,
+  connection: Connection,
+): Pick<ServeStream, "proxyProtocol" | "proxyHeader" | "remoteAddress"> {
+  const header = connection.proxyHeader;
+  if (header === null) return proxyProtocolOf(server);
+  return { proxyHeader: toBase64(header.raw), remoteAddress: connection.remoteAddress };
 }
 
 /** Bytes the parent read from the connection and its handler did not consume (base64), for the child to read first. */

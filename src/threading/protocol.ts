@@ -11,6 +11,7 @@
  */
 import type { HandlerLocation } from "../handler_location.ts";
 import type { TlsInfo } from "../tls/info.ts";
+import type { ProxyHeader } from "../proxy/header.ts";
 import type { SocketAddress } from "../transport.ts";
 import type { ErrorReport } from "./error_report.ts";
 
@@ -34,6 +35,8 @@ export type RequestStart =
     readonly tls: TlsInfo | null;
     /** Whether the handler may upgrade the connection with `startTls()`. */
     readonly startTls: boolean;
+    /** The connection's PROXY protocol header, read in the main thread. */
+    readonly proxyHeader: ProxyHeader | null;
   }
   | {
     readonly type: "datagram";

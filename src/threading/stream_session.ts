@@ -52,6 +52,7 @@ export class StreamSession extends RequestSession {
       remoteAddress: connection.remoteAddress,
       tls: connection.tls,
       startTls: connection.tlsUpgrade !== null,
+      proxyHeader: connection.proxyHeader,
     });
     const pumped = this.#pumpToWorker();
     // "closed" comes last, after every byte and the end of input, so the handler's reader loses nothing.

@@ -62,6 +62,7 @@ export class ThreadingWorker {
         this.#requests.set(message.id, socket);
         const connection = new Connection(socket);
         if (message.startTls) connection.tlsUpgrade = (_, response) => socket.startTls(response);
+        connection.proxyHeader = message.proxyHeader;
         void this.#serve(message, connection, message.clientAddress, () => socket.flushed());
         return;
       }

@@ -1,0 +1,72 @@
+/**
+ * A queue of received chunks, for the framing protocols: bytes go in as chunks and come out as views when they lie in
+ * one chunk, joined only when a frame spans several.
+ *
+ * @module
+ */
+
+const EMPTY = new Uint8Array(0);
+
+/** Chunks not yet framed, oldest first. Internal to `src/protocol/`. */
+export class ByteQueue {
+  #chunks: Uint8Array[] = [];
+  #offset = 0;
+  #length = 0;
+
+  /** Bytes queued. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Appends a chunk (kept as it is, not copied). */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+  }
+
+  /** The byte at `index` from the front (`index` < `length`). */
+  at(index: number): number {
+    let position = index + this.#offset;
+    for (const chunk of this.#chunks) {
+      if (position < chunk.length) return chunk[position];
+      position -= chunk.length;
+    }
+    throw new RangeError(`index ${index} is past the ${this.#length} queued bytes`);
+  }
+
+  /** Removes and returns the first `count` bytes (`count` ≤ `length`): a view when they lie in one chunk. */
+  take(count: number): Uint8Array {
+    if (count === 0) return EMPTY;
+    this.#length -= count;
+    const first = this.#chunks[0];
+    const start = this.#offset;
+    const available = first.length - start;
+    if (available >= count) {
+      if (available === count) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      } else this.#offset += count;
+      return start === 0 && count === first.length ? first : first.subarray(start, start + count);
+    }
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.#chunks[0];
+      const left = chunk.length - this.#offset;
+      const want = Math.min(left, count - filled);
+      out.set(chunk.subarray(this.#offset, this.#offset + want), filled);
+      filled += want;
+      if (want === left) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      } else this.#offset += want;
+    }
+    return out;
+  }
+
+  /** Removes and returns everything queued. */
+  takeAll(): Uint8Array {
+    return this.take(this.#length);
+  }
+}

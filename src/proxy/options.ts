@@ -1,0 +1,184 @@
+/**
+ * The `proxyProtocol` option of stream servers, and reading the header off a connection with it.
+ *
+ * @module
+ */
+import type { Connection } from "../connection.ts";
+import { SocketTimeoutError } from "../errors.ts";
+import type { SocketAddress } from "../transport.ts";
+import { formatAddress } from "../address.ts";
+import { ProxyProtocolError } from "./errors.ts";
+import type { ProxyHeader, ProxyVersion } from "./header.ts";
+import { type CheckedParseOptions, checkParseOptions, endedEarly, examineWith, MIN_HEADER_LENGTH } from "./parser.ts";
+import { type TrustedPeerTest, trustedProxies } from "./trusted.ts";
+
+/** Default of {@link ProxyProtocolOptions.headerTimeout}, in milliseconds (the spec: at least 3 s, one TCP retransmit). */
+export const DEFAULT_HEADER_TIMEOUT = 3000;
+
+/**
+ * The PROXY protocol on a stream server: every connection must start with a header (it is never guessed), which is
+ * read before `verifyRequest()`; `clientAddress` is then the client the header names.
+ */
+export interface ProxyProtocolOptions {
+  /** Versions accepted: `["v1"]`, `["v2"]`, or `"any"` (default): either, but one is required. */
+  readonly versions?: readonly ProxyVersion[] | "any";
+  /**
+   * Peers allowed to send a header (see `trustedProxies()`): CIDRs (`"10.0.0.0/8"`), addresses (`"::1"`), `"unix"`
+   * for any unix-socket peer, unix paths. Other peers are closed at once. `null` (default) trusts every peer: set it
+   * whenever clients can reach the server other than through the proxy, or they can claim any address.
+   */
+  readonly trustedProxies?: readonly string[] | null;
+  /** Milliseconds a connection has to send its whole header (default 3000); then it is closed. */
+  readonly headerTimeout?: number;
+  /** Most bytes of v2 TLVs accepted (default 4096); a header announcing more is refused before it is read. */
+  readonly maxTlvBytes?: number;
+}
+
+/** {@link ProxyProtocolOptions} checked, ready for {@link readProxyHeader}. */
+export interface ProxyProtocolSettings {
+  /** Versions and TLV cap. */
+  readonly parse: CheckedParseOptions;
+  /** Whether a peer may send a header. */
+  readonly trusted: TrustedPeerTest;
+  /** Milliseconds for the whole header. */
+  readonly headerTimeout: number;
+}
+
+/**
+ * Checks the `proxyProtocol` option of a server.
+ *
+ * @throws {TypeError} when it is not an object, or an entry is malformed
+ * @throws {RangeError} when `headerTimeout` is not a positive number of milliseconds, or `maxTlvBytes` is out of range
+ */
+export function checkProxyProtocol(options: ProxyProtocolOptions): ProxyProtocolSettings {
+  const parse = checkParseOptions(options);
+  const headerTimeout = options.headerTimeout ?? DEFAULT_HEADER_TIMEOUT;
+  if (typeof headerTimeout !== "number" || !(headerTimeout > 0) || !Number.isFinite(headerTimeout)) {
+    throw new RangeError(`proxyProtocol.headerTimeout must be a positive number of milliseconds, got ${headerTimeout}`);
+  }
+  return { parse, trusted: trustedProxies(options.trustedProxies ?? null), headerTimeout };
+}
+
+/**
+ * Refuses a connection whose peer is not one of the trusted proxies. Reads nothing.
+ *
+ * @throws {ProxyProtocolError} `untrusted-peer`
+ */
+export function checkTrustedPeer(connection: Connection, settings: ProxyProtocolSettings): void {
+  const peer: SocketAddress = connection.remoteAddress;
+  if (settings.trusted(peer)) return;
+  // No address (Node and Bun report none for a connection reset before it was accepted): a health check, gone.
+  if (typeof peer !== "string" && (typeof peer[0] !== "string" || peer[0] === "")) {
+    throw new ProxyProtocolError("closed", "the connection was reset before its peer's address could be read");
+  }
+  throw new ProxyProtocolError(
+    "untrusted-peer",
+    `${formatAddress(peer)} is not a trusted proxy (proxyProtocol.trustedProxies): it may not send a PROXY header`,
+  );
+}
+
+/**
+ * Reads the PROXY protocol header a connection starts with, and only it: the bytes after it stay in
+ * `connection.reader`; the header is also set as `connection.proxyHeader`. Refuses an untrusted peer before reading
+ * anything.
+ *
+ * @example A server of your own reading the header
+ * ```ts ignore
+ * const header = await readProxyHeader(connection, checkProxyProtocol({ versions: ["v2"] }));
+ * ```
+ *
+ * @throws {ProxyProtocolError} when the header is invalid, late, cut short, or from an untrusted peer
+ */
+export async function readProxyHeader(connection: Connection, settings: ProxyProtocolSettings): Promise<ProxyHeader> {
+  checkTrustedPeer(connection, settings);
+  const reader = connection.reader;
+  const savedTimeout = reader.timeout;
+  const deadline = Date.now() + settings.headerTimeout;
+  let received: Uint8Array = EMPTY;
+  try {
+    let need = MIN_HEADER_LENGTH;
+    let line = false;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw late(settings.headerTimeout, received.length);
+      reader.timeout = left;
+      let chunk: Uint8Array;
+      try {
+        // Never more than the header can still take: what follows it stays in the reader, for the handler.
+        chunk = await (line ? reader.readline(need - received.length) : reader.read1(need - received.length));
+      } catch (error) {
+        if (error instanceof SocketTimeoutError) throw late(settings.headerTimeout, received.length);
+        throw endedEarly(received.length, error);
+      }
+      if (chunk.length === 0) throw endedEarly(received.length);
+      received = received.length === 0 ? chunk : join(received, chunk);
+      const found = examineWith(received, settings.parse);
+      if ("header" in found) {
+        connection.proxyHeader = found.header;
+        if (reader.buffered === 0 && isOwnConnection(found.header, connection)) await refuseReset(connection);
+        return found.header;
+      }
+      ({ need, line } = found);
+    }
+  } finally {
+    reader.timeout = savedTimeout;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Whether the header speaks of the proxy's own connection, as a load balancer's health check does: LOCAL, or (v1, and
+ * v2 from some proxies) a source and destination that are the socket's own endpoints.
+ */
+function isOwnConnection(header: ProxyHeader, connection: Connection): boolean {
+  if (header.command === "LOCAL") return true;
+  return sameAddress(header.source, connection.remoteAddress) &&
+    sameAddress(header.destination, connection.localAddress);
+}
+
+function sameAddress(a: SocketAddress | null, b: SocketAddress): boolean {
+  if (a === null || typeof a === "string" || typeof b === "string") return a === b;
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+/** How long a health check's header may wait for the reset that follows it, in milliseconds (see `refuseReset`). */
+const CHECK_RESET_WINDOW = 50;
+/** How often that wait looks for the reset, or for bytes that make it moot. */
+const CHECK_POLL = 2;
+
+/**
+ * A health check connects, sends its header and resets (HAProxy's `check` with `send-proxy`), the reset a moment
+ * after the header. Waited for (up to {@link CHECK_RESET_WINDOW} ms, and only for a header that names the proxy's own
+ * connection with nothing after it yet), it is refused quietly here instead of failing the handler. Bytes that
+ * arrive, or a clean half-close, end the wait: the handler runs (HAProxy's tcp-check).
+ */
+async function refuseReset(connection: Connection): Promise<void> {
+  const reader = connection.reader;
+  const deadline = Date.now() + CHECK_RESET_WINDOW;
+  while (!connection.closed && reader.buffered === 0 && !reader.atEnd && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, CHECK_POLL));
+  }
+  let reset = connection.closed;
+  if (!reset && reader.atEnd) {
+    // Ended: cleanly (a half-close, which the handler may answer), or by a reset, which the read rethrows.
+    reset = await reader.read1(1).then(() => false, () => true);
+  }
+  if (reset) {
+    throw new ProxyProtocolError("closed", "the proxy's own connection (a health check) closed after its header");
+  }
+}
+
+function late(timeout: number, received: number): ProxyProtocolError {
+  return new ProxyProtocolError(
+    "timeout",
+    `no complete PROXY protocol header within ${timeout} ms (proxyProtocol.headerTimeout); ${received} bytes arrived`,
+  );
+}
+
+function join(first: Uint8Array, second: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(first.length + second.length);
+  joined.set(first);
+  joined.set(second, first.length);
+  return joined;
+}
