@@ -87,3 +87,68 @@ export type {
   StreamSocketEvents,
   UnixAddress,
 } from "./src/transport.ts";
+// XDR (RFC 4506): schema builders and encode/decode, as the `xdr` namespace; its error class at the top level too.
+export * as xdr from "./src/xdr/mod.ts";
+export { XdrError } from "./src/xdr/error.ts";
+export type { Infer as XdrInfer, XdrType } from "./src/xdr/type.ts";
+export { XdrReader } from "./src/xdr/reader.ts";
+export { XdrWriter } from "./src/xdr/writer.ts";
+// ONC RPC (RFC 5531): programs, handlers, messages, errors.
+export {
+  ACCEPT_STAT,
+  AUTH_FLAVOR,
+  AUTH_STAT,
+  MAX_AUTH_BYTES,
+  MAX_UDP_REPLY_IPV4,
+  MAX_UDP_REPLY_IPV6,
+  MSG_TYPE,
+  REJECT_STAT,
+  REPLY_STAT,
+  RPC_VERSION,
+} from "./src/rpc/constants.ts";
+export { RecordError, RpcError, type RpcErrorKind } from "./src/rpc/errors.ts";
+export {
+  AUTH_NONE,
+  AUTH_SYS_PARMS,
+  type AuthSys,
+  authSys,
+  MAX_AUTH_SYS_GIDS,
+  MAX_MACHINE_NAME,
+  type OpaqueAuth,
+  parseAuthSys,
+} from "./src/rpc/auth.ts";
+export {
+  defineProgram,
+  implement,
+  type Implementation,
+  type ProcedureFunction,
+  type ProcedureSpec,
+  type ProgramSpec,
+  type RpcCallContext,
+  type RpcProgram,
+  type ServedProcedure,
+  type VersionSpec,
+} from "./src/rpc/program.ts";
+export { Dispatcher, type DispatchOptions, type DispatchResult } from "./src/rpc/dispatch.ts";
+export {
+  acceptedReply,
+  type CallHeader,
+  encodeCall,
+  errorReply,
+  finishMessage,
+  parseCall,
+  type ParsedCall,
+  type ParsedReply,
+  parseReply,
+} from "./src/rpc/message.ts";
+export {
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_FRAGMENTS,
+  DEFAULT_MAX_RECORD_SIZE,
+  DEFAULT_RECORD_LIMITS,
+  DEFAULT_RECORD_TIMEOUT,
+  frameRecord,
+  readRecord,
+  type RecordLimits,
+} from "./src/rpc/record.ts";
+export { dispatcherOf, RpcDatagramHandler, type RpcHandlerClass, RpcStreamHandler } from "./src/rpc/handlers.ts";

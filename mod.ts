@@ -11,6 +11,11 @@
  *   (one datagram in, one out), {@link BaseRequestHandler}. A module holding handlers for workers or child processes
  *   can import them from the lighter `@sockserve/sockserve/handlers` entrypoint.
  *
+ * - XDR (RFC 4506): the {@link xdr} namespace of schema builders with typed `encode` and `decode`, usable on its own.
+ * - ONC RPC (RFC 5531): {@link defineProgram} and {@link implement}, the handlers {@link RpcStreamHandler} and
+ *   {@link RpcDatagramHandler}, and servers in every mode ({@link RpcTCPServer}, {@link AsyncRpcUDPServer},
+ *   {@link ThreadingRpcTCPServer} …).
+ *
  * The runtime (Deno, Bun or Node) is detected when this module loads; every server also takes an explicit `runtime`
  * option, such as {@link nodeRuntime} to use `node:net` on any of the three.
  *
@@ -132,6 +137,7 @@ export type {
   ResolvedHost,
   Runtime,
   SecuredSocket,
+  StreamConnectOptions,
   StreamListener,
   StreamListenOptions,
   TlsContext,
@@ -140,6 +146,72 @@ export type {
   WorkerHandle,
   WorkerStartOptions,
 } from "./src/transport.ts";
+// ONC RPC servers (the handlers, programs, XDR and errors come with handlers.ts above).
+export {
+  AsyncRpcTCPServer,
+  AsyncRpcTCPServerBase,
+  AsyncRpcUDPServer,
+  AsyncRpcUDPServerBase,
+  AsyncRpcUnixStreamServer,
+  AsyncRpcUnixStreamServerBase,
+  ForkingRpcTCPServer,
+  ForkingRpcTCPServerBase,
+  ForkingRpcUDPServer,
+  ForkingRpcUDPServerBase,
+  ForkingRpcUnixStreamServer,
+  ForkingRpcUnixStreamServerBase,
+  type RpcDatagramHandlerArgument,
+  RpcRegistrationError,
+  type RpcServer,
+  RpcServerMixIn,
+  type RpcServerOptions,
+  type RpcStreamHandlerArgument,
+  RpcTCPServer,
+  RpcTCPServerBase,
+  RpcUDPServer,
+  RpcUDPServerBase,
+  RpcUnixStreamServer,
+  RpcUnixStreamServerBase,
+  ThreadingRpcTCPServer,
+  ThreadingRpcTCPServerBase,
+  ThreadingRpcUDPServer,
+  ThreadingRpcUDPServerBase,
+  ThreadingRpcUnixStreamServer,
+  ThreadingRpcUnixStreamServerBase,
+} from "./src/rpc/servers.ts";
+export {
+  type RpcCallOptions,
+  RpcClient,
+  type RpcClientOptions,
+  type RpcClientTarget,
+  type RpcStub,
+} from "./src/rpc/client.ts";
+export {
+  IPPROTO,
+  isLocalCaller,
+  PMAP_LIST,
+  PMAP_MAPPING,
+  PMAP_PORT,
+  PMAP_PROG,
+  PMAP_VERS,
+  pmapDump,
+  pmapGetPort,
+  type PmapMapping,
+  pmapSet,
+  pmapUnset,
+  Portmap,
+  type PortmapperOptions,
+  portmapProgram,
+  type PortmapSpec,
+  PortmapTable,
+} from "./src/rpc/portmap.ts";
+export { PortmapServer, type PortmapServerOptions } from "./src/rpc/portmap_server.ts";
+export {
+  DuplicateRequestCache,
+  type DuplicateRequestCacheOptions,
+  type DuplicateRequestCacheStats,
+  withDuplicateRequestCache,
+} from "./src/rpc/drc.ts";
 export { detectRuntime, runtimeName } from "./runtimes/detect.ts";
 export { denoRuntime } from "./runtimes/deno.ts";
 export { bunRuntime } from "./runtimes/bun.ts";

@@ -22,6 +22,7 @@ import type {
 } from "../src/transport.ts";
 import { type Descriptors, loadDescriptors, RELISTEN_DELAY, stopKeepingSocket } from "./_descriptors.ts";
 import { childProcesses } from "./_fork.ts";
+import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { nodeTls } from "./_node_stream.ts";
 import { DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
@@ -439,5 +440,6 @@ export const bunRuntime: Runtime = {
   startWorker: startWebWorker,
   availableParallelism: webParallelism,
   childProcesses,
+  connectStream: nodeConnectStream,
   tls: nodeTls,
 };

@@ -20,6 +20,7 @@ import type {
 } from "../src/transport.ts";
 import { copyOut, POOLED_COPY_LIMIT } from "../src/byte_pool.ts";
 import { childProcesses } from "./_fork.ts";
+import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { nodeTls } from "./_node_stream.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
@@ -619,5 +620,6 @@ export const denoRuntime: Runtime = {
   startWorker: startWebWorker,
   availableParallelism: webParallelism,
   childProcesses,
+  connectStream: nodeConnectStream,
   tls: nodeTls,
 };

@@ -8,6 +8,7 @@ import { formatAddress } from "../src/address.ts";
 import { UnsupportedError } from "../src/errors.ts";
 import type { Datagram, DatagramListenOptions, DatagramSocket, Runtime, SocketAddress } from "../src/transport.ts";
 import { childProcesses } from "./_fork.ts";
+import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { NodeStreamListener, nodeTls, requireReusePort } from "./_node_stream.ts";
 import { DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
@@ -96,5 +97,6 @@ export const nodeRuntime: Runtime = {
   startWorker: startNodeWorker,
   availableParallelism: nodeParallelism,
   childProcesses,
+  connectStream: nodeConnectStream,
   tls: nodeTls,
 };

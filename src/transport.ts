@@ -138,6 +138,11 @@ export type DatagramListenOptions =
   }
   | { readonly transport: "unixgram"; readonly path: string; readonly maxPacketSize: number };
 
+/** Options for {@link Runtime.connectStream}. */
+export type StreamConnectOptions =
+  | { readonly transport: "tcp"; readonly hostname: string; readonly port: number }
+  | { readonly transport: "unix"; readonly path: string };
+
 /** What is found at a unix socket path before binding it. */
 export type UnixPathState = "absent" | "stale" | "live" | "not-a-socket";
 
@@ -181,6 +186,11 @@ export interface Runtime {
    * in-memory test transport): the forking mix-in then refuses to bind, naming the runtime.
    */
   readonly childProcesses?: ChildProcesses;
+  /**
+   * Connects to a stream server, for clients (such as `RpcClient`). Absent from adapters without outgoing
+   * connections: clients then refuse, naming the runtime.
+   */
+  connectStream?(options: StreamConnectOptions): Promise<StreamSocket>;
   /**
    * TLS, for servers with a `tls` option. Absent from adapters without it: such a server then refuses to bind,
    * naming the runtime. The three adapters share one engine, `node:tls`, the only one that enforces client

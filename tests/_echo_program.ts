@@ -5,14 +5,14 @@ import type { Readable } from "node:stream";
 import type { SocketAddress } from "../mod.ts";
 import { REPO_ROOT, RUNTIME, within } from "./_helpers.ts";
 
-/** The command that runs examples/echo.ts under this runtime. */
-function echoCommand(args: readonly string[]): [string, string[]] {
+/** The command that runs examples/NAME.ts under this runtime. */
+function exampleCommand(name: string, args: readonly string[]): [string, string[]] {
   if (RUNTIME === "deno") {
     const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
-    return [deno.execPath(), ["run", "-A", "examples/echo.ts", ...args]];
+    return [deno.execPath(), ["run", "-A", `examples/${name}.ts`, ...args]];
   }
-  if (RUNTIME === "bun") return [process.execPath, ["examples/echo.ts", ...args]];
-  return [process.execPath, ["dist/examples/echo.js", ...args]];
+  if (RUNTIME === "bun") return [process.execPath, [`examples/${name}.ts`, ...args]];
+  return [process.execPath, [`dist/examples/${name}.js`, ...args]];
 }
 
 export interface EchoProgram {
@@ -25,7 +25,15 @@ export interface EchoProgram {
 
 /** Starts examples/echo.ts with `args`; with `fileLimit`, under that limit of open descriptors (`ulimit -n`). */
 export function startEcho(args: readonly string[], fileLimit?: number): EchoProgram {
-  let [command, commandArgs] = echoCommand(args);
+  return startExample("echo", args, fileLimit);
+}
+
+/**
+ * Starts examples/NAME.ts (its build under Node) with `args`: the other examples, with the same contract. With
+ * `fileLimit`, under that limit of open descriptors (`ulimit -n`).
+ */
+export function startExample(name: string, args: readonly string[], fileLimit?: number): EchoProgram {
+  let [command, commandArgs] = exampleCommand(name, args);
   if (fileLimit !== undefined) {
     commandArgs = ["-c", `ulimit -n ${fileLimit} && exec "$@"`, "sh", command, ...commandArgs];
     command = "sh";

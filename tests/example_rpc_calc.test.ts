@@ -1,0 +1,97 @@
+// examples/rpc_calc.ts and examples/portmap.ts as programs: the rpcgen-generated libtirpc client of calc.x calls the
+// example over TCP and UDP in every mode; RpcClient over a unix socket; signals and bad options as echo.ts.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { pmapDump, RpcClient } from "../mod.ts";
+import { Calc } from "../examples/rpc_calc_handlers.ts";
+import { listeningAddress, startExample, stopEcho } from "./_echo_program.ts";
+import { socketPath, within } from "./_helpers.ts";
+import { buildCalcClient, RPC_TOOLS_MISSING, run } from "./_rpcgen.ts";
+
+const EXPECTED = "NULL: RPC: Success\nADD(2,40) = 42\nADD(2147483647,1) = -2147483648\nECHO = hello\n";
+
+/** Stops the program with SIGTERM and checks it exits 0 having printed one line. */
+async function terminate(program: ReturnType<typeof startExample>): Promise<void> {
+  process.kill(program.child.pid!, "SIGTERM");
+  const { code, signal } = await within(20_000, program.exited, "exit after SIGTERM");
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, program.stderr());
+  assert.equal(program.stdout().trim().split("\n").length, 1, "one line on stdout");
+}
+
+describe("examples/rpc_calc.ts with the libtirpc client", { skip: RPC_TOOLS_MISSING }, () => {
+  let client = "";
+  let cleanup = () => {};
+  before(async () => {
+    ({ client, cleanup } = await buildCalcClient());
+  });
+  after(() => cleanup());
+
+  for (const mode of ["sync", "async", "threading", "forking"]) {
+    for (const transport of ["tcp", "udp"]) {
+      test(`--transport ${transport} --mode ${mode}`, async () => {
+        const program = startExample("rpc_calc", ["--transport", transport, "--mode", mode]);
+        try {
+          const [host, port] = (await listeningAddress(program)) as [string, number];
+          assert.equal(host, "127.0.0.1");
+          const env = transport === "tcp" ? { BIG_LEN: "300000" } : undefined;
+          const called = await run(client, ["127.0.0.1", String(port), transport, "sys"], { env });
+          assert.equal(called.out, transport === "tcp" ? `${EXPECTED}BIGECHO 300000: same\n` : EXPECTED);
+          await terminate(program);
+        } finally {
+          await stopEcho(program);
+        }
+      });
+    }
+  }
+});
+
+describe("examples/rpc_calc.ts and examples/portmap.ts", () => {
+  test("--transport unix: RpcClient calls it; the socket file is removed at exit", async () => {
+    const path = socketPath("calc");
+    const program = startExample("rpc_calc", ["--transport", "unix", "--path", path]);
+    try {
+      assert.equal(await listeningAddress(program), path);
+      {
+        await using rpc = await RpcClient.connect({ transport: "unix", path });
+        assert.equal(await rpc.stub(Calc, 1).ADD({ a: 40, b: 2 }), 42);
+      }
+      await terminate(program);
+      assert.equal(existsSync(path), false);
+    } finally {
+      await stopEcho(program);
+    }
+  });
+
+  test("bad options: one line on stderr and exit 2", async () => {
+    for (
+      const [args, message] of [
+        [["--port", "70000"], /port must be 0-65535/],
+        [["--mode", "fast"], /--mode must be one of sync, async, threading, forking/],
+        [["--transport", "unix", "--path", "/tmp/x", "--register"], /--register needs --transport tcp or udp/],
+      ] as const
+    ) {
+      const program = startExample("rpc_calc", args);
+      try {
+        const { code } = await within(20_000, program.exited);
+        assert.equal(code, 2);
+        assert.equal(program.stderr().trimEnd().split("\n").length, 1, program.stderr());
+        assert.match(program.stderr(), message);
+      } finally {
+        await stopEcho(program);
+      }
+    }
+  });
+
+  test("portmap.ts --port 0: serves DUMP, and exits 0 on SIGTERM", async () => {
+    const program = startExample("portmap", ["--port", "0"]);
+    try {
+      const [, port] = (await listeningAddress(program)) as [string, number];
+      const mappings = await pmapDump({ port });
+      assert.deepEqual(mappings.map((m) => [m.prog, m.vers, m.port]), [[100000, 2, port], [100000, 2, port]]);
+      await terminate(program);
+    } finally {
+      await stopEcho(program);
+    }
+  });
+});
