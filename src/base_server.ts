@@ -219,6 +219,11 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   #wakeLoop: ((value: typeof STOP) => void) | undefined;
   #loopDone: Promise<void> = Promise.resolve();
   #pending: Promise<RequestEntry<Request, ClientAddress> | null> | undefined;
+  /**
+   * Settles once the last `handleRequest()` called has taken its request (or timed out): the next waits for it, so
+   * that two never take the same one. `serveForever()` waits for it too.
+   */
+  #turn: Promise<void> = RESOLVED;
   #active = new Set<ActiveRequest<Request, ClientAddress>>();
   #delivery: RequestDelivery<Request, ClientAddress> | undefined;
   #slotWaiters: Array<() => void> = [];
@@ -318,6 +323,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     try {
       if (signal?.aborted) return;
       if (await this.#untilStop(this.#autoListen()) === STOP) return;
+      // A handleRequest() called before may still be waiting for its request: that one is its own.
+      if (await this.#untilStop(this.#turn) === STOP) return;
       while (!this.#stopRequested) {
         // Requests by callback where the socket offers them (none is being fetched, and nothing runs between requests).
         const delivery = this.#delivery;
@@ -381,23 +388,47 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   /**
    * Handles one request: waits up to `timeout` for it (then calls `handleTimeout()`), verifies and processes it.
    * With a concurrency mix-in, returns once the request is started.
+   *
+   * Calls made while another waits for its request take turns: each waits until the ones before it have taken theirs
+   * (or timed out), its `timeout` counting from the call, so that no two take the same request. The request taken by
+   * one call is handled by that call alone.
+   *
+   * @throws {ServerStateError} while `serveForever()` runs (it takes every request), or when the server is closed
    */
   async handleRequest(): Promise<void> {
     this.applyOptions();
-    await this.#autoListen();
-    const timeout = this.timeout;
+    if (this.#serving) {
+      throw new ServerStateError("handleRequest() cannot run while serveForever() runs: it takes every request");
+    }
+    const previous = this.#turn;
+    let endTurn!: () => void;
+    const mine = new Promise<void>((resolve) => (endTurn = resolve));
+    // Chained on the previous turn: one that ends early (a timeout) lets the next go only after those before it.
+    this.#turn = previous.then(() => mine);
     let entry: RequestEntry<Request, ClientAddress> | null | typeof TIMEOUT;
-    if (timeout === null) entry = await this.#nextRequest();
-    else {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const expired = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, timeout, TIMEOUT)));
-      entry = await Promise.race([this.#nextRequest(), expired]).finally(() => clearTimeout(timer));
+    try {
+      await this.#autoListen();
+      const timeout = this.timeout;
+      let expired = false;
+      const taken = previous.then<RequestEntry<Request, ClientAddress> | null | typeof TIMEOUT>(() =>
+        expired ? TIMEOUT : this.#nextRequest()
+      );
+      if (timeout === null) entry = await taken;
+      else {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, timeout, TIMEOUT)));
+        entry = await Promise.race([taken, timedOut]).finally(() => clearTimeout(timer));
+        expired = entry === TIMEOUT;
+      }
+      // Taken: a later call may fetch the next one (a request fetched for a call that timed out waits for it).
+      if (entry !== TIMEOUT) this.#pending = undefined;
+    } finally {
+      endTurn();
     }
     if (entry === TIMEOUT) {
       await this.handleTimeout();
       return;
     }
-    this.#pending = undefined;
     if (entry !== null) await this.#handleRequestNoblock(entry[0], entry[1]);
   }
 
