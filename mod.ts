@@ -89,6 +89,7 @@ export * from "./handlers.ts";
 export { type HandlerLocation, handlerLocation, loadHandlerClass, pickHandlerClass } from "./src/handler_location.ts";
 export { checkInetAddress, checkUnixPath, MAX_UNIX_PATH_BYTES } from "./src/address.ts";
 export { getDefaultRuntime, setDefaultRuntime } from "./src/default_runtime.ts";
+export { isClientError } from "./src/client_errors.ts";
 export type {
   ChildExit,
   ChildProcess,

@@ -5,6 +5,7 @@
  */
 import { type HandlerSequel, type RequestHandlerClass, runHandler, runHandlerThen } from "./base_request_handler.ts";
 import { getDefaultRuntime } from "./default_runtime.ts";
+import { ClientErrorLog, isClientError } from "./client_errors.ts";
 import { ServerStateError } from "./errors.ts";
 import { RESOLVED } from "./resolved.ts";
 import type { Runtime } from "./transport.ts";
@@ -227,6 +228,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   #active = new Set<ActiveRequest<Request, ClientAddress>>();
   #delivery: RequestDelivery<Request, ClientAddress> | undefined;
   #slotWaiters: Array<() => void> = [];
+  /** The default `handleError()`'s log of client errors, made at the first. */
+  #clientErrors: ClientErrorLog | undefined;
 
   /**
    * Stores the address, handler class and options. Nothing is bound here (binding is asynchronous, and subclass
@@ -460,6 +463,11 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     await this.shutdown();
     await this.#serveLeftover();
     if (this.blockOnClose) await this.#drain(this.drainTimeout);
+    try {
+      this.#clientErrors?.flush();
+    } catch (error) {
+      this.#lastResort(error);
+    }
   }
 
   /** A request taken by `getRequest()` while nobody was serving still gets served: none is lost at close. */
@@ -544,10 +552,16 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * Reports an error raised while serving a request (`request` and `clientAddress` are `null` when it happened before
    * a request was taken). Prints it with the client's address to stderr; the server goes on. If this throws, the error
    * is printed and the server still goes on.
+   *
+   * An error the client caused ({@link isClientError}: a reset, a broken pipe, a timeout, a line too long) is printed
+   * in one line without its stack, at most 10 at once and then one a second; the ones left out are counted by kind
+   * and summed up in one line, before the next one printed or when the server closes. A client cannot flood the log,
+   * and a handler's own errors keep their stack.
    */
   handleError(_request: Request | null, clientAddress: ClientAddress | null, error: unknown): void | Promise<void> {
     const where = clientAddress === null ? "" : ` from ${describeAddress(clientAddress)}`;
-    console.error(`Exception occurred during processing of request${where}:`, error);
+    if (isClientError(error)) (this.#clientErrors ??= new ClientErrorLog()).report(`Client error${where}`, error);
+    else console.error(`Exception occurred during processing of request${where}:`, error);
   }
 
   /** Called when `handleRequest()` waited `timeout` milliseconds for nothing. Does nothing by default. */
