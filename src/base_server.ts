@@ -7,6 +7,7 @@ import { type HandlerSequel, type RequestHandlerClass, runHandler, runHandlerThe
 import { getDefaultRuntime } from "./default_runtime.ts";
 import { ClientErrorLog, isClientError } from "./client_errors.ts";
 import { ServerStateError } from "./errors.ts";
+import { checkOptions, checkSettings } from "./server_options.ts";
 import { RESOLVED } from "./resolved.ts";
 import type { Runtime } from "./transport.ts";
 
@@ -238,6 +239,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * @param serverAddress where to listen (its form depends on the server class)
    * @param RequestHandlerClass the handler class, constructed anew for each request
    * @param options see {@link BaseServerOptions}
+   * @throws {TypeError} when an option has the wrong type, {RangeError} when it is out of range (`drainTimeout: -1`,
+   * `maxConcurrentRequests: 0`); the message names the allowed range
    */
   constructor(
     serverAddress: ServerAddress,
@@ -255,6 +258,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     if (options === null || typeof options !== "object") {
       throw new TypeError(`options must be an object, got ${options === null ? "null" : typeof options}`);
     }
+    checkOptions(options as Record<string, unknown>);
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     this.#options = options;
@@ -282,12 +286,15 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   /**
    * Binds and activates the server (`serverBind()` then `serverActivate()`), once; later calls wait for the first.
-   * On failure the server is closed (nothing stays half-open) and the error is thrown.
+   * On failure the server is closed (nothing stays half-open) and the error is thrown. Checks the settings in
+   * effect first (subclass fields and getters included; a TypeError or RangeError leaves the server as it was).
    *
    * @returns the server, so that `const server = await new TCPServer(...).listen()` works
    */
   async listen(): Promise<this> {
     this.applyOptions();
+    // Before anything is bound: a bad value in a subclass field or getter fails here, the server left as it was.
+    checkSettings(this);
     if (this.#closing !== undefined) throw new ServerStateError("cannot listen: the server is closed");
     // Bound by hand (bindAndActivate: false, then serverBind()): binding again would fail and close the server.
     this.#listening ??= this.isBound() ? Promise.resolve() : (async () => {

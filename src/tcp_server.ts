@@ -12,7 +12,11 @@ import type { InetAddress, SocketAddress, StreamListener, StreamSocket, UnixAddr
 
 /** Options of stream servers. Each may also be set as a subclass field or getter. */
 export interface TCPServerOptions extends BaseServerOptions {
-  /** Listen backlog (Python's `request_queue_size`). Default 128 (Python: 5, too few for bursts of clients). */
+  /**
+   * Listen backlog (Python's `request_queue_size`), an integer from 1 to 65535. Default 511, as Node and nginx use
+   * (Python: 5, too few for bursts of clients); the kernel caps it (Linux: `net.core.somaxconn`). Node passes it to the
+   * OS; Deno's and Bun's listen APIs take none and use their own.
+   */
   requestQueueSize?: number;
   /**
    * SO_REUSEADDR. The three runtimes always set it on listening TCP sockets, so a restarted server can rebind a port
@@ -31,7 +35,7 @@ const LINGER = 30_000;
  * merged with the class, so that TypeScript accepts both forms of override.
  */
 export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
-  /** Listen backlog. Default 128. */
+  /** Listen backlog. Default 511. */
   requestQueueSize: number;
   /** SO_REUSEADDR; always in effect on the runtimes (see {@link TCPServerOptions.allowReuseAddress}). */
   allowReuseAddress: boolean;
@@ -74,7 +78,7 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
 export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   extends BaseServer<Connection, SocketAddress, ServerAddress> {
   static {
-    this.prototype.requestQueueSize = 128;
+    this.prototype.requestQueueSize = 511;
     this.prototype.allowReuseAddress = false;
     this.prototype.allowReusePort = false;
   }

@@ -379,13 +379,18 @@ for (const kind of SUPPORTED_KINDS.filter((k) => k.async)) {
       });
     });
 
-    test("a cap that is not a positive integer is reported to handleError as a RangeError", async () => {
+    test("a cap that is not a positive integer fails at construction; set while serving, it reaches handleError", async () => {
       const gate = new Gate();
       gate.open();
       const { Handler } = gatedEcho(kind, gate);
-      const server = kind.create(Handler, { maxConcurrentRequests: 0 });
+      assert.throws(() => kind.create(Handler, { maxConcurrentRequests: 0 }), {
+        name: "RangeError",
+        message: /^maxConcurrentRequests must be null or Infinity or an integer 1 or more, got 0$/,
+      });
+      const server = kind.create(Handler);
       const errors = recordErrors(server);
       await serving(server, async () => {
+        (server as AnyServer & { maxConcurrentRequests: number }).maxConcurrentRequests = 0;
         await assertNoReply(kind, server.serverAddress, "refused");
         await within(5000, waitFor(() => errors.length === 1));
       });
