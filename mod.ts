@@ -37,7 +37,7 @@ import { detectRuntime } from "./runtimes/detect.ts";
 setDefaultRuntime(detectRuntime());
 
 export { BaseServer, type BaseServerOptions, type RequestEntry } from "./src/base_server.ts";
-export { TCPServer, type TCPServerOptions, UnixStreamServer } from "./src/tcp_server.ts";
+export { DEFAULT_LINE_TIMEOUT, TCPServer, type TCPServerOptions, UnixStreamServer } from "./src/tcp_server.ts";
 export { UDPServer, type UDPServerOptions, UnixDatagramServer } from "./src/udp_server.ts";
 export {
   AsyncMixIn,

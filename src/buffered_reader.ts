@@ -65,6 +65,20 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
   /** Milliseconds a read may wait for bytes before failing with {@link SocketTimeoutError}; `null` waits forever. */
   timeout: number | null = null;
+  /**
+   * Milliseconds a line read (`readline()`, `for await`) may take from the first byte of its line to its end; `null`
+   * (the default here; stream servers set their `lineTimeout`, 60 s by default) has no limit. Unlike
+   * {@link BufferedReader.timeout} and {@link BufferedReader.idleTimeout}, bytes arriving do not put it off, so a
+   * client that sends a line a byte at a time cannot hold a read for longer. Fails the read with
+   * {@link SocketTimeoutError}.
+   */
+  lineTimeout: number | null = null;
+  /**
+   * Milliseconds a read may wait with no byte arriving (an idle client) before failing with
+   * {@link SocketTimeoutError}; `null` (the default) waits forever. Each arriving byte starts the wait again (it ends
+   * between `idleTimeout` and twice that after the last byte).
+   */
+  idleTimeout: number | null = null;
 
   /**
    * The buffered bytes are `#buffer[#start, #end)`: either a chunk as it came (borrowed, no copy) or the reader's own
@@ -89,6 +103,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #resolve: ((value: unknown) => void) | null = null;
   #reject: ((error: unknown) => void) | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The waiting line read's deadline (see {@link BufferedReader.lineTimeout}). */
+  #lineTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The waiting read's idle timer (see {@link BufferedReader.idleTimeout}), and whether bytes came since it started. */
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #arrived = false;
 
   /**
    * Makes an empty reader; bytes come through {@link BufferedReader.push}.
@@ -130,7 +149,13 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     } else this.#append(chunk);
     if (pending !== NONE) {
       this.#retry();
-      if (this.#pending !== NONE) this.#trim();
+      if (this.#pending !== NONE) {
+        this.#trim();
+        this.#arrived = true;
+        if (this.#lineTimer === undefined && this.lineTimeout !== null && pending !== READ && pending !== READ1) {
+          this.#startLineDeadline(this.lineTimeout);
+        }
+      }
     } else if (
       this.#flow !== null && !this.#paused && (this.#owned ? this.#buffer.length : this.#end) >= HIGH_WATER_MARK
     ) {
@@ -261,6 +286,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       this.#resolve = resolve;
       this.#reject = reject;
       if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
+      // A line begun already (the bytes before it are here): its deadline runs from now.
+      const lineTimeout = this.lineTimeout;
+      if (lineTimeout !== null && kind !== READ && kind !== READ1 && this.#end > this.#start) {
+        this.#startLineDeadline(lineTimeout);
+      }
+      if (this.idleTimeout !== null) this.#startIdleTimer(this.idleTimeout);
     });
     // Resumed only once the read is parked: a source may push bytes from inside resume(), and they must reach it.
     if (this.#paused && this.#flow !== null) {
@@ -282,11 +313,32 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     if (ready !== undefined) this.#settle(undefined, ready);
   }
 
+  #startLineDeadline(lineTimeout: number): void {
+    this.#lineTimer = setTimeout(() => {
+      this.#lineTimer = undefined;
+      this.#settle(new SocketTimeoutError(lineTimeout, `line not complete ${lineTimeout} ms after its first byte`));
+    }, lineTimeout);
+  }
+
+  /** Fails the waiting read once `idleTimeout` passes with no byte arriving; a timer per wait, not per byte. */
+  #startIdleTimer(idleTimeout: number): void {
+    this.#arrived = false;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#arrived) this.#startIdleTimer(idleTimeout);
+      else this.#settle(new SocketTimeoutError(idleTimeout, `no byte received for ${idleTimeout} ms`));
+    }, idleTimeout);
+  }
+
   #settle(error: unknown, value?: unknown): void {
     const resolve = this.#resolve!;
     const reject = this.#reject!;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#lineTimer !== undefined) clearTimeout(this.#lineTimer);
+    this.#lineTimer = undefined;
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     this.#pending = NONE;
     this.#resolve = this.#reject = null;
     if (error !== undefined) reject(error);

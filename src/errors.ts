@@ -58,9 +58,10 @@ export class SocketTimeoutError extends Error {
    * Makes the error for a limit of `timeout` ms.
    *
    * @param timeout the limit that was exceeded, in milliseconds
+   * @param message what waited too long, when not the handler's `timeout`
    */
-  constructor(timeout: number) {
-    super(`timed out after ${timeout} ms`);
+  constructor(timeout: number, message: string = `timed out after ${timeout} ms`) {
+    super(message);
     this.timeout = timeout;
     this.name = "SocketTimeoutError";
   }

@@ -81,6 +81,8 @@ const CHECKS: Readonly<Record<string, OptionCheck>> = {
   maxPacketSize: integer(1, 16 * 1024 * 1024),
   allowReuseAddress: BOOLEAN,
   allowReusePort: BOOLEAN,
+  lineTimeout: milliseconds(true),
+  idleTimeout: milliseconds(true),
   // AsyncMixIn
   maxConcurrentRequests: integer(1, Number.MAX_SAFE_INTEGER, { nullable: true, infinite: true }),
   // ThreadingMixIn

@@ -25,7 +25,22 @@ export interface TCPServerOptions extends BaseServerOptions {
   allowReuseAddress?: boolean;
   /** SO_REUSEPORT: several servers share the port (Deno needs `--unstable-net`; Node needs 22.12 or later). */
   allowReusePort?: boolean;
+  /**
+   * Milliseconds a client has to finish a line it began: a `readline()` (or `for await` over `rfile`) waiting for the
+   * rest of a line fails with `SocketTimeoutError` this long after the line's first byte, however the bytes trickle
+   * in. Default 60 000 (a 64 KiB line at 9,600 bit/s takes 55 s); `null`: no limit. Reads of a size are not limited.
+   */
+  lineTimeout?: number | null;
+  /**
+   * Milliseconds a read may wait with no byte arriving before it fails with `SocketTimeoutError`: the client is idle.
+   * Default `null` (no limit), since a well-behaved client may stay connected and silent for hours; set it where
+   * idle connections cost (threading mode, many clients).
+   */
+  idleTimeout?: number | null;
 }
+
+/** Default of {@link TCPServerOptions.lineTimeout}: 60 s. */
+export const DEFAULT_LINE_TIMEOUT = 60_000;
 
 /** How long a closed connection may take to hand its last queued bytes to a peer that does not read, in ms. */
 const LINGER = 30_000;
@@ -41,6 +56,10 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
   allowReuseAddress: boolean;
   /** SO_REUSEPORT. Default `false`. */
   allowReusePort: boolean;
+  /** Milliseconds a client has to finish a line it began (see {@link TCPServerOptions.lineTimeout}). Default 60 000. */
+  lineTimeout: number | null;
+  /** Milliseconds a read waits with no byte arriving (see {@link TCPServerOptions.idleTimeout}). Default `null`. */
+  idleTimeout: number | null;
 }
 
 /**
@@ -81,6 +100,8 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     this.prototype.requestQueueSize = 511;
     this.prototype.allowReuseAddress = false;
     this.prototype.allowReusePort = false;
+    this.prototype.lineTimeout = DEFAULT_LINE_TIMEOUT;
+    this.prototype.idleTimeout = null;
   }
 
   #listener: StreamListener | undefined;

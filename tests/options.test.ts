@@ -18,7 +18,7 @@ const ADDRESS = ["127.0.0.1", 0] as const;
 
 /** Each server class with the options it takes (beyond the base ones). */
 const CLASSES: ReadonlyArray<readonly [ServerClass, readonly string[]]> = [
-  [TCPServer, ["requestQueueSize", "allowReuseAddress"]],
+  [TCPServer, ["requestQueueSize", "allowReuseAddress", "lineTimeout", "idleTimeout"]],
   [UDPServer, ["maxPacketSize", "allowReusePort"]],
   [AsyncTCPServer, ["requestQueueSize", "maxConcurrentRequests"]],
   [AsyncUDPServer, ["maxPacketSize", "maxConcurrentRequests"]],
@@ -47,6 +47,8 @@ const BAD: Readonly<Record<string, ReadonlyArray<readonly [unknown, typeof TypeE
   runtime: [["node", TypeError, /runtime must be an object/]],
   requestQueueSize: [[0, RangeError, /from 1 to 65535/], [1.5, RangeError, /1\.5/], ["511", TypeError, /string/]],
   allowReuseAddress: [["true", TypeError, /true or false/]],
+  lineTimeout: [[-1, RangeError, /lineTimeout must be null or a number of milliseconds/], ["60s", TypeError, /string/]],
+  idleTimeout: [[-1, RangeError, /idleTimeout must be null or a number of milliseconds/], [{}, TypeError, /object/]],
   allowReusePort: [[1, TypeError, /true or false/]],
   maxPacketSize: [[0, RangeError, /maxPacketSize must be an integer from 1 to/], [-5, RangeError, /-5/]],
   maxConcurrentRequests: [[0, RangeError, /null or Infinity or an integer 1 or more/], [2.5, RangeError, /2\.5/], [
@@ -72,6 +74,8 @@ const GOOD: Readonly<Record<string, readonly unknown[]>> = {
   signal: [new AbortController().signal],
   requestQueueSize: [1, 511, 65535],
   allowReuseAddress: [true],
+  lineTimeout: [null, 0, 60_000],
+  idleTimeout: [null, 300_000],
   allowReusePort: [false],
   maxPacketSize: [1, 65535],
   maxConcurrentRequests: [null, 1, 1000, Infinity],
