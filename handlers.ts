@@ -41,6 +41,7 @@ export type { ForkedServerView } from "./src/forking/server_view.ts";
 export {
   AddressInUseError,
   ChildProcessError,
+  ConnectionLimitError,
   DatagramTooLargeError,
   HandlerLoadError,
   LineTooLongError,

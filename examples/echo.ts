@@ -137,32 +137,39 @@ function parse(argv: readonly string[]): EchoOptions {
 // deno-lint-ignore no-explicit-any
 type AnyServer = BaseServer<any, any, any>;
 
+/**
+ * Limits for stream connections on top of the defaults (a line begun must end within 60 s): a client silent for
+ * 5 minutes is let go, and one address may hold at most 256 connections (see "Limits and timeouts").
+ */
+const STREAM_LIMITS = { idleTimeout: 300_000, maxConnectionsPerAddress: 256 };
+
 function makeServer(options: EchoOptions): AnyServer {
   const settings = { drainTimeout: 10_000 };
+  const stream = { ...settings, ...STREAM_LIMITS };
   const { transport, mode } = options;
   const inet = [options.host, options.port] as const;
   const path = options.path as string;
   if (mode === "forking") {
     const forking = { ...settings, requestsPerChild: options.requestsPerChild };
-    if (transport === "tcp") return new ForkingTCPServer(inet, LineEcho, forking);
-    if (transport === "unix") return new ForkingUnixStreamServer(path, LineEcho, forking);
+    if (transport === "tcp") return new ForkingTCPServer(inet, LineEcho, { ...forking, ...STREAM_LIMITS });
+    if (transport === "unix") return new ForkingUnixStreamServer(path, LineEcho, { ...forking, ...STREAM_LIMITS });
     if (transport === "udp") return new ForkingUDPServer(inet, DatagramEcho, forking);
     return new ForkingUnixDatagramServer(path, DatagramEcho, forking);
   }
   if (mode === "threading") {
-    if (transport === "tcp") return new ThreadingTCPServer(inet, LineEcho, settings);
-    if (transport === "unix") return new ThreadingUnixStreamServer(path, LineEcho, settings);
+    if (transport === "tcp") return new ThreadingTCPServer(inet, LineEcho, stream);
+    if (transport === "unix") return new ThreadingUnixStreamServer(path, LineEcho, stream);
     if (transport === "udp") return new ThreadingUDPServer(inet, DatagramEcho, settings);
     return new ThreadingUnixDatagramServer(path, DatagramEcho, settings);
   }
   if (mode === "sync") {
-    if (transport === "tcp") return new TCPServer(inet, LineEcho, settings);
-    if (transport === "unix") return new UnixStreamServer(path, LineEcho, settings);
+    if (transport === "tcp") return new TCPServer(inet, LineEcho, stream);
+    if (transport === "unix") return new UnixStreamServer(path, LineEcho, stream);
     if (transport === "udp") return new UDPServer(inet, DatagramEcho, settings);
     return new UnixDatagramServer(path, DatagramEcho, settings);
   }
-  if (transport === "tcp") return new AsyncTCPServer(inet, LineEcho, settings);
-  if (transport === "unix") return new AsyncUnixStreamServer(path, LineEcho, settings);
+  if (transport === "tcp") return new AsyncTCPServer(inet, LineEcho, stream);
+  if (transport === "unix") return new AsyncUnixStreamServer(path, LineEcho, stream);
   if (transport === "udp") return new AsyncUDPServer(inet, DatagramEcho, settings);
   return new AsyncUnixDatagramServer(path, DatagramEcho, settings);
 }

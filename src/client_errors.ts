@@ -29,6 +29,7 @@ const CLIENT_NAMES: ReadonlySet<string> = new Set([
   "LineTooLongError",
   "DatagramTooLargeError",
   "NoClientAddressError",
+  "ConnectionLimitError",
 ]);
 
 /**

@@ -117,6 +117,29 @@ export class HandlerLoadError extends Error {
   }
 }
 
+/**
+ * A client address already had as many connections open as the server's `maxConnectionsPerAddress`: the new one was
+ * reset at once and never served. Reported to `handleError()` (a client error: one line, rate-limited).
+ */
+export class ConnectionLimitError extends Error {
+  /** The client's host. */
+  readonly host: string;
+  /** The limit that was reached. */
+  readonly limit: number;
+  /**
+   * Makes the error for `host` at `limit` connections.
+   *
+   * @param host the client's host
+   * @param limit the connections a client address may have open at once
+   */
+  constructor(host: string, limit: number) {
+    super(`refused: ${host} already has ${limit} connections open (maxConnectionsPerAddress)`);
+    this.name = "ConnectionLimitError";
+    this.host = host;
+    this.limit = limit;
+  }
+}
+
 /** A method needs a bound server and the server is not bound, or it is closed. */
 export class ServerStateError extends Error {
   /**

@@ -83,6 +83,7 @@ const CHECKS: Readonly<Record<string, OptionCheck>> = {
   allowReusePort: BOOLEAN,
   lineTimeout: milliseconds(true),
   idleTimeout: milliseconds(true),
+  maxConnectionsPerAddress: integer(1, Number.MAX_SAFE_INTEGER, { nullable: true }),
   // AsyncMixIn
   maxConcurrentRequests: integer(1, Number.MAX_SAFE_INTEGER, { nullable: true, infinite: true }),
   // ThreadingMixIn

@@ -7,7 +7,7 @@ import { BaseServer, type BaseServerOptions, offerRequestDelivery, type RequestE
 import type { RequestHandlerClass } from "./base_request_handler.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
-import { ServerStateError } from "./errors.ts";
+import { ConnectionLimitError, ServerStateError } from "./errors.ts";
 import type { InetAddress, SocketAddress, StreamListener, StreamSocket, UnixAddress } from "./transport.ts";
 
 /** Options of stream servers. Each may also be set as a subclass field or getter. */
@@ -37,6 +37,13 @@ export interface TCPServerOptions extends BaseServerOptions {
    * idle connections cost (threading mode, many clients).
    */
   idleTimeout?: number | null;
+  /**
+   * Most connections one client host may have open at once; one more is reset at once (never served, nothing held)
+   * and reported to `handleError()` as `ConnectionLimitError`. Default `null` (no cap): many well-behaved clients may
+   * share an address behind a NAT, and benchmarks connect from one. Unix sockets have no client address and no cap.
+   * In forking mode a connection counts until it is handed to its child (`maxChildren` caps those).
+   */
+  maxConnectionsPerAddress?: number | null;
 }
 
 /** Default of {@link TCPServerOptions.lineTimeout}: 60 s. */
@@ -60,6 +67,8 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
   lineTimeout: number | null;
   /** Milliseconds a read waits with no byte arriving (see {@link TCPServerOptions.idleTimeout}). Default `null`. */
   idleTimeout: number | null;
+  /** Most connections one client host may have open (see {@link TCPServerOptions.maxConnectionsPerAddress}). */
+  maxConnectionsPerAddress: number | null;
 }
 
 /**
@@ -102,10 +111,13 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     this.prototype.allowReusePort = false;
     this.prototype.lineTimeout = DEFAULT_LINE_TIMEOUT;
     this.prototype.idleTimeout = null;
+    this.prototype.maxConnectionsPerAddress = null;
   }
 
   #listener: StreamListener | undefined;
   #boundPath: string | undefined;
+  /** Open connections per client host, counted while `maxConnectionsPerAddress` is set. */
+  #openPerHost = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   /**
@@ -157,7 +169,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     }
     offerRequestDelivery(this, this.#listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
       const connection = new Connection(socket);
-      deliver(connection, connection.remoteAddress);
+      if (this.#admit(connection)) deliver(connection, connection.remoteAddress);
     });
     this.serverAddress = this.#listener.address as ServerAddress;
   }
@@ -170,10 +182,40 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         "the server is not bound: call listen() (or serverBind() and serverActivate() when bindAndActivate is false)",
       );
     }
-    const socket = await listener.accept();
-    if (socket === null) return null;
-    const connection = new Connection(socket);
-    return [connection, connection.remoteAddress];
+    for (;;) {
+      const socket = await listener.accept();
+      if (socket === null) return null;
+      const connection = new Connection(socket);
+      if (this.#admit(connection)) return [connection, connection.remoteAddress];
+    }
+  }
+
+  /**
+   * Counts the connection against its host's `maxConnectionsPerAddress` until it closes; over the cap, resets it at
+   * once and reports a `ConnectionLimitError` instead. True when admitted.
+   */
+  #admit(connection: Connection): boolean {
+    const limit = this.maxConnectionsPerAddress;
+    const address = connection.remoteAddress;
+    if (limit === null || !Array.isArray(address)) return true;
+    const host = address[0];
+    const open = this.#openPerHost.get(host) ?? 0;
+    if (open >= limit) {
+      connection.abort();
+      try {
+        void Promise.resolve(this.handleError(null, address, new ConnectionLimitError(host, limit))).catch(() => {});
+      } catch {
+        // handleError failed: the refusal stands.
+      }
+      return false;
+    }
+    this.#openPerHost.set(host, open + 1);
+    void connection.whenClosed.then(() => {
+      const left = (this.#openPerHost.get(host) ?? 1) - 1;
+      if (left > 0) this.#openPerHost.set(host, left);
+      else this.#openPerHost.delete(host);
+    });
+    return true;
   }
 
   /** Half-closes the connection (the client reads end of input), then `closeRequest()`. */

@@ -18,7 +18,7 @@ const ADDRESS = ["127.0.0.1", 0] as const;
 
 /** Each server class with the options it takes (beyond the base ones). */
 const CLASSES: ReadonlyArray<readonly [ServerClass, readonly string[]]> = [
-  [TCPServer, ["requestQueueSize", "allowReuseAddress", "lineTimeout", "idleTimeout"]],
+  [TCPServer, ["requestQueueSize", "allowReuseAddress", "lineTimeout", "idleTimeout", "maxConnectionsPerAddress"]],
   [UDPServer, ["maxPacketSize", "allowReusePort"]],
   [AsyncTCPServer, ["requestQueueSize", "maxConcurrentRequests"]],
   [AsyncUDPServer, ["maxPacketSize", "maxConcurrentRequests"]],
@@ -48,6 +48,7 @@ const BAD: Readonly<Record<string, ReadonlyArray<readonly [unknown, typeof TypeE
   requestQueueSize: [[0, RangeError, /from 1 to 65535/], [1.5, RangeError, /1\.5/], ["511", TypeError, /string/]],
   allowReuseAddress: [["true", TypeError, /true or false/]],
   lineTimeout: [[-1, RangeError, /lineTimeout must be null or a number of milliseconds/], ["60s", TypeError, /string/]],
+  maxConnectionsPerAddress: [[0, RangeError, /null or an integer 1 or more, got 0/], ["2", TypeError, /string/]],
   idleTimeout: [[-1, RangeError, /idleTimeout must be null or a number of milliseconds/], [{}, TypeError, /object/]],
   allowReusePort: [[1, TypeError, /true or false/]],
   maxPacketSize: [[0, RangeError, /maxPacketSize must be an integer from 1 to/], [-5, RangeError, /-5/]],
@@ -76,6 +77,7 @@ const GOOD: Readonly<Record<string, readonly unknown[]>> = {
   allowReuseAddress: [true],
   lineTimeout: [null, 0, 60_000],
   idleTimeout: [null, 300_000],
+  maxConnectionsPerAddress: [null, 1, 256],
   allowReusePort: [false],
   maxPacketSize: [1, 65535],
   maxConcurrentRequests: [null, 1, 1000, Infinity],

@@ -2,7 +2,17 @@
 // for idleTimeout fails; a well-behaved client (whole lines, idle or not) is never cut off by the defaults.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BufferedReader, DEFAULT_LINE_TIMEOUT, SocketTimeoutError, StreamRequestHandler, TCPServer } from "../mod.ts";
+import type net from "node:net";
+import {
+  AsyncTCPServer,
+  BufferedReader,
+  ConnectionLimitError,
+  DEFAULT_LINE_TIMEOUT,
+  type SocketAddress,
+  SocketTimeoutError,
+  StreamRequestHandler,
+  TCPServer,
+} from "../mod.ts";
 import { closedByServer, connect, recordErrors, serving, sleep, SUPPORTED_KINDS, waitFor, within } from "./_helpers.ts";
 
 const STREAM_KINDS = SUPPORTED_KINDS.filter((kind) => kind.stream);
@@ -132,3 +142,41 @@ for (const kind of STREAM_KINDS) {
     });
   });
 }
+
+describe("AsyncTCPServer: connections per client address", () => {
+  const Echo = class extends StreamRequestHandler {
+    override async handle() {
+      for await (const line of this.rfile) await this.wfile.write(line);
+    }
+  };
+
+  /** Connects and completes one echo, so that the connection is being served. */
+  async function served(address: SocketAddress): Promise<net.Socket> {
+    const socket = await connect(address);
+    const reply = new Promise<string>((resolve) => socket.once("data", (data) => resolve(String(data))));
+    socket.write("hi\n");
+    assert.equal(await within(5000, reply, "an echo"), "hi\n");
+    return socket;
+  }
+
+  test("beyond maxConnectionsPerAddress a connection is reset at once and reported; a closed one frees its place", async () => {
+    const server = new AsyncTCPServer(["127.0.0.1", 0], Echo, { maxConnectionsPerAddress: 2 });
+    const errors = recordErrors(server);
+    await serving(server, async () => {
+      const first = await served(server.serverAddress);
+      const second = await served(server.serverAddress);
+      // Reset at once: the client sees it while connecting, or right after.
+      const third = connect(server.serverAddress).then((socket) => closedByServer(socket), (error) => error.code);
+      assert.match(await within(5000, third, "the third connection refused"), /ECONNRESET|EPIPE|end|close/);
+      await within(5000, waitFor(() => errors.length === 1));
+      assert.ok(errors[0].error instanceof ConnectionLimitError, String(errors[0].error));
+      assert.match(String(errors[0].error), /127\.0\.0\.1 already has 2 connections open/);
+      assert.equal(server.activeRequests, 2, "the refused connection was never a request");
+      first.destroy();
+      await within(5000, waitFor(() => server.activeRequests === 1));
+      const fourth = await within(5000, served(server.serverAddress), "a connection after one closed");
+      second.destroy();
+      fourth.destroy();
+    });
+  });
+});
