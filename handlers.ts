@@ -59,6 +59,7 @@ export type { ForkedServerView } from "./src/forking/server_view.ts";
 export {
   AddressInUseError,
   ChildProcessError,
+  ConnectionLimitError,
   DatagramTooLargeError,
   HandlerLoadError,
   LineTooLongError,

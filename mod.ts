@@ -42,7 +42,7 @@ import { detectRuntime } from "./runtimes/detect.ts";
 setDefaultRuntime(detectRuntime());
 
 export { BaseServer, type BaseServerOptions, type RequestEntry } from "./src/base_server.ts";
-export { TCPServer, type TCPServerOptions, UnixStreamServer } from "./src/tcp_server.ts";
+export { DEFAULT_LINE_TIMEOUT, TCPServer, type TCPServerOptions, UnixStreamServer } from "./src/tcp_server.ts";
 export { UDPServer, type UDPServerOptions, UnixDatagramServer } from "./src/udp_server.ts";
 export {
   AsyncMixIn,
@@ -124,6 +124,7 @@ export * from "./handlers.ts";
 export { type HandlerLocation, handlerLocation, loadHandlerClass, pickHandlerClass } from "./src/handler_location.ts";
 export { checkInetAddress, checkUnixPath, MAX_UNIX_PATH_BYTES } from "./src/address.ts";
 export { getDefaultRuntime, setDefaultRuntime } from "./src/default_runtime.ts";
+export { isClientError } from "./src/client_errors.ts";
 export type {
   ChildExit,
   ChildProcess,

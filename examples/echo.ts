@@ -245,6 +245,12 @@ function parse(argv: readonly string[]): EchoOptions {
 // deno-lint-ignore no-explicit-any
 type AnyServer = BaseServer<any, any, any>;
 
+/**
+ * Limits for stream connections on top of the defaults (a line begun must end within 60 s): a client silent for
+ * 5 minutes is let go, and one address may hold at most 256 connections (see "Limits and timeouts").
+ */
+const STREAM_LIMITS = { idleTimeout: 300_000, maxConnectionsPerAddress: 256 };
+
 function makeServer(options: EchoOptions): AnyServer {
   const server = makeServerOf(options);
   // Data fields: worker threads and child processes see them in their copy of the server.
@@ -294,9 +300,11 @@ function makeServerOf(options: EchoOptions): AnyServer {
     // One datagram protocol object per server, in this thread: sync and async are the same here.
     if (transport === "udp") return new UDPProtocolServer(inet, DatagramProtocolEcho, settings);
     if (transport === "unix-dgram") return new UnixDatagramProtocolServer(path, DatagramProtocolEcho, settings);
-    return makeStreamServer(options, ProtocolEcho, settings);
+    return makeStreamServer(options, ProtocolEcho, { ...settings, ...STREAM_LIMITS });
   }
-  if (transport === "tcp" || transport === "unix") return makeStreamServer(options, LineEcho, settings);
+  if (transport === "tcp" || transport === "unix") {
+    return makeStreamServer(options, LineEcho, { ...settings, ...STREAM_LIMITS });
+  }
   if (mode === "forking") {
     const forking = { ...settings, requestsPerChild: options.requestsPerChild };
     if (transport === "udp") return new ForkingUDPServer(inet, DatagramEcho, forking);

@@ -149,6 +149,11 @@ export { address, Logged, same };
     cpSync(join(installed, entry), join(suite, "dist", entry), { recursive: true });
   }
   cpSync(join(root, "package.json"), join(suite, "package.json"));
+  // The tests' own dev dependencies (fast-check's property tests), linked from the repository: the package has none.
+  mkdirSync(join(suite, "node_modules"), { recursive: true });
+  for (const name of ["fast-check"]) {
+    symlinkSync(join(root, "node_modules", name), join(suite, "node_modules", name));
+  }
   const tests = readdirSync(join(suite, "dist", "tests")).filter((file) => file.endsWith(".test.js")).map((file) =>
     join("dist", "tests", file)
   );

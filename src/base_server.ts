@@ -5,7 +5,9 @@
  */
 import { type HandlerSequel, type RequestHandlerClass, runHandler, runHandlerThen } from "./base_request_handler.ts";
 import { getDefaultRuntime } from "./default_runtime.ts";
+import { ClientErrorLog, isClientError } from "./client_errors.ts";
 import { ServerStateError } from "./errors.ts";
+import { checkOptions, checkSettings } from "./server_options.ts";
 import { RESOLVED } from "./resolved.ts";
 import { failureKind, retryDelay } from "./retry_backoff.ts";
 import type { Runtime } from "./transport.ts";
@@ -220,11 +222,18 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   #wakeLoop: ((value: typeof STOP) => void) | undefined;
   #loopDone: Promise<void> = Promise.resolve();
   #pending: Promise<RequestEntry<Request, ClientAddress> | null> | undefined;
+  /**
+   * Settles once the last `handleRequest()` called has taken its request (or timed out): the next waits for it, so
+   * that two never take the same one. `serveForever()` waits for it too.
+   */
+  #turn: Promise<void> = RESOLVED;
   #active = new Set<ActiveRequest<Request, ClientAddress>>();
   #delivery: RequestDelivery<Request, ClientAddress> | undefined;
   #slotWaiters: Array<() => void> = [];
   // Ends the pause of a `getRequest()` retry early, at close.
   #wakeRetry: (() => void) | undefined;
+  /** The default `handleError()`'s log of client errors, made at the first. */
+  #clientErrors: ClientErrorLog | undefined;
 
   /**
    * Stores the address, handler class and options. Nothing is bound here (binding is asynchronous, and subclass
@@ -233,6 +242,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * @param serverAddress where to listen (its form depends on the server class)
    * @param RequestHandlerClass the handler class, constructed anew for each request
    * @param options see {@link BaseServerOptions}
+   * @throws {TypeError} when an option has the wrong type, {RangeError} when it is out of range (`drainTimeout: -1`,
+   * `maxConcurrentRequests: 0`); the message names the allowed range
    */
   constructor(
     serverAddress: ServerAddress,
@@ -250,6 +261,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     if (options === null || typeof options !== "object") {
       throw new TypeError(`options must be an object, got ${options === null ? "null" : typeof options}`);
     }
+    checkOptions(options as Record<string, unknown>);
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     this.#options = options;
@@ -277,12 +289,15 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   /**
    * Binds and activates the server (`serverBind()` then `serverActivate()`), once; later calls wait for the first.
-   * On failure the server is closed (nothing stays half-open) and the error is thrown.
+   * On failure the server is closed (nothing stays half-open) and the error is thrown. Checks the settings in
+   * effect first (subclass fields and getters included; a TypeError or RangeError leaves the server as it was).
    *
    * @returns the server, so that `const server = await new TCPServer(...).listen()` works
    */
   async listen(): Promise<this> {
     this.applyOptions();
+    // Before anything is bound: a bad value in a subclass field or getter fails here, the server left as it was.
+    checkSettings(this);
     if (this.#closing !== undefined) throw new ServerStateError("cannot listen: the server is closed");
     // Bound by hand (bindAndActivate: false, then serverBind()): binding again would fail and close the server.
     this.#listening ??= this.isBound() ? Promise.resolve() : (async () => {
@@ -321,6 +336,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     try {
       if (signal?.aborted) return;
       if (await this.#untilStop(this.#autoListen()) === STOP) return;
+      // A handleRequest() called before may still be waiting for its request: that one is its own.
+      if (await this.#untilStop(this.#turn) === STOP) return;
       while (!this.#stopRequested) {
         // Requests by callback where the socket offers them (none is being fetched, and nothing runs between requests).
         const delivery = this.#delivery;
@@ -384,23 +401,47 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   /**
    * Handles one request: waits up to `timeout` for it (then calls `handleTimeout()`), verifies and processes it.
    * With a concurrency mix-in, returns once the request is started.
+   *
+   * Calls made while another waits for its request take turns: each waits until the ones before it have taken theirs
+   * (or timed out), its `timeout` counting from the call, so that no two take the same request. The request taken by
+   * one call is handled by that call alone.
+   *
+   * @throws {ServerStateError} while `serveForever()` runs (it takes every request), or when the server is closed
    */
   async handleRequest(): Promise<void> {
     this.applyOptions();
-    await this.#autoListen();
-    const timeout = this.timeout;
+    if (this.#serving) {
+      throw new ServerStateError("handleRequest() cannot run while serveForever() runs: it takes every request");
+    }
+    const previous = this.#turn;
+    let endTurn!: () => void;
+    const mine = new Promise<void>((resolve) => (endTurn = resolve));
+    // Chained on the previous turn: one that ends early (a timeout) lets the next go only after those before it.
+    this.#turn = previous.then(() => mine);
     let entry: RequestEntry<Request, ClientAddress> | null | typeof TIMEOUT;
-    if (timeout === null) entry = await this.#nextRequest();
-    else {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const expired = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, timeout, TIMEOUT)));
-      entry = await Promise.race([this.#nextRequest(), expired]).finally(() => clearTimeout(timer));
+    try {
+      await this.#autoListen();
+      const timeout = this.timeout;
+      let expired = false;
+      const taken = previous.then<RequestEntry<Request, ClientAddress> | null | typeof TIMEOUT>(() =>
+        expired ? TIMEOUT : this.#nextRequest()
+      );
+      if (timeout === null) entry = await taken;
+      else {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, timeout, TIMEOUT)));
+        entry = await Promise.race([taken, timedOut]).finally(() => clearTimeout(timer));
+        expired = entry === TIMEOUT;
+      }
+      // Taken: a later call may fetch the next one (a request fetched for a call that timed out waits for it).
+      if (entry !== TIMEOUT) this.#pending = undefined;
+    } finally {
+      endTurn();
     }
     if (entry === TIMEOUT) {
       await this.handleTimeout();
       return;
     }
-    this.#pending = undefined;
     if (entry !== null) await this.#handleRequestNoblock(entry[0], entry[1]);
   }
 
@@ -433,6 +474,11 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     await this.shutdown();
     await this.#serveLeftover();
     if (this.blockOnClose) await this.#drain(this.drainTimeout);
+    try {
+      this.#clientErrors?.flush();
+    } catch (error) {
+      this.#lastResort(error);
+    }
   }
 
   /** A request taken by `getRequest()` while nobody was serving still gets served: none is lost at close. */
@@ -518,10 +564,16 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * a request was taken). Prints it with the client's address to stderr; the server goes on. If this throws, the error
    * is printed and the server still goes on. A failing `getRequest()` (an `accept()` out of descriptors, say) is tried
    * again after 5 ms, then twice as long each time up to 1 s, and reported once per run of failures of one kind.
+   *
+   * An error the client caused ({@link isClientError}: a reset, a broken pipe, a timeout, a line too long) is printed
+   * in one line without its stack, at most 10 at once and then one a second; the ones left out are counted by kind
+   * and summed up in one line, before the next one printed or when the server closes. A client cannot flood the log,
+   * and a handler's own errors keep their stack.
    */
   handleError(_request: Request | null, clientAddress: ClientAddress | null, error: unknown): void | Promise<void> {
     const where = clientAddress === null ? "" : ` from ${describeAddress(clientAddress)}`;
-    console.error(`Exception occurred during processing of request${where}:`, error);
+    if (isClientError(error)) (this.#clientErrors ??= new ClientErrorLog()).report(`Client error${where}`, error);
+    else console.error(`Exception occurred during processing of request${where}:`, error);
   }
 
   /** Called when `handleRequest()` waited `timeout` milliseconds for nothing. Does nothing by default. */

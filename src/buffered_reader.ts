@@ -19,8 +19,20 @@ const NEWLINE = 0x0a;
 /** Default of {@link BufferedReader.maxLineLength}: the 64 KiB `http.server` allows, plus its newline. */
 export const DEFAULT_MAX_LINE_LENGTH = 65537;
 
-/** Bytes buffered before the reader pauses its source when nobody is reading. */
+/** Memory held (see {@link BufferedReader.heldMemory}) at which the reader pauses its source when nobody is reading. */
 const HIGH_WATER_MARK = 64 * 1024;
+/** Smallest array of its own the reader makes to gather chunks in. */
+const MIN_CAPACITY = 256;
+/**
+ * A read that waits for more bytes while the reader holds memory beyond `WASTE_FACTOR` × its bytes + `WASTE_ALLOWANCE`
+ * (a one-byte view of a 16 KiB slab, the big array left after a long line) has its bytes copied into a fitting array.
+ */
+const WASTE_FACTOR = 4;
+const WASTE_ALLOWANCE = 1024;
+/** A chunk at least this long, arriving for a read of known size, may make the reader's array grow 4-fold at once. */
+const LARGE_CHUNK = 4096;
+/** Up to this many bytes are moved or searched one by one: cheaper than the view that `set()` or `indexOf()` needs. */
+const BYTEWISE_LIMIT = 64;
 
 /**
  * The kinds of read, each with one numeric argument: a read is described by data rather than by a closure, so that
@@ -35,7 +47,10 @@ type ReadKind = typeof NONE | typeof LINE | typeof LINE_STRICT | typeof READ | t
  * `for await` over lines.
  *
  * Memory stays bounded: `readline()` refuses lines longer than {@link BufferedReader.maxLineLength}, and when nobody
- * is reading, the source is paused once 64 KiB are buffered, so a flooding client is slowed down instead of buffered.
+ * is reading, the source is paused once 64 KiB are held, so a flooding client is slowed down instead of buffered.
+ * The work per arriving byte is constant however bytes are split: a waiting `readline()` resumes its search where it
+ * stopped, and chunks that arrive while bytes are buffered are gathered into one array of the reader's own, whose
+ * size stays within a small factor of the bytes it holds ({@link BufferedReader.heldMemory}).
  *
  * @example Echo lines until the client closes
  * ```ts ignore
@@ -50,10 +65,33 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
   /** Milliseconds a read may wait for bytes before failing with {@link SocketTimeoutError}; `null` waits forever. */
   timeout: number | null = null;
+  /**
+   * Milliseconds a line read (`readline()`, `for await`) may take from the first byte of its line to its end; `null`
+   * (the default here; stream servers set their `lineTimeout`, 60 s by default) has no limit. Unlike
+   * {@link BufferedReader.timeout} and {@link BufferedReader.idleTimeout}, bytes arriving do not put it off, so a
+   * client that sends a line a byte at a time cannot hold a read for longer. Fails the read with
+   * {@link SocketTimeoutError}.
+   */
+  lineTimeout: number | null = null;
+  /**
+   * Milliseconds a read may wait with no byte arriving (an idle client) before failing with
+   * {@link SocketTimeoutError}; `null` (the default) waits forever. Each arriving byte starts the wait again (it ends
+   * between `idleTimeout` and twice that after the last byte).
+   */
+  idleTimeout: number | null = null;
 
-  #chunks: Uint8Array[] = [];
-  #offset = 0;
-  #buffered = 0;
+  /**
+   * The buffered bytes are `#buffer[#start, #end)`: either a chunk as it came (borrowed, no copy) or the reader's own
+   * array (`#owned`), into which later chunks are copied, so that bytes trickling in one at a time cost one array, not
+   * one array each.
+   */
+  #buffer: Uint8Array = EMPTY;
+  #start = 0;
+  #end = 0;
+  #owned = false;
+  /** Views of the owned array were handed out: the bytes before `#start` belong to them and must not be overwritten. */
+  #lent = false;
+  /** Index into `#buffer` before which (from `#start`) there is no newline: a line's search resumes there. */
   #scanned = 0;
   #ended = false;
   #error: Error | null = null;
@@ -65,6 +103,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #resolve: ((value: unknown) => void) | null = null;
   #reject: ((error: unknown) => void) | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The waiting line read's deadline (see {@link BufferedReader.lineTimeout}). */
+  #lineTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The waiting read's idle timer (see {@link BufferedReader.idleTimeout}), and whether bytes came since it started. */
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #arrived = false;
 
   /**
    * Makes an empty reader; bytes come through {@link BufferedReader.push}.
@@ -89,22 +132,39 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return reader;
   }
 
-  /** Feeds bytes in. The reader keeps a view of `chunk`; the caller must not reuse its memory. */
+  /**
+   * Feeds bytes in. The reader keeps a view of `chunk` (or copies it, when bytes are buffered already); the caller
+   * must not reuse its memory.
+   */
   push(chunk: Uint8Array): void {
     if (this.#ended || chunk.length === 0) return;
     const pending = this.#pending;
-    // The usual case of a request/reply protocol: a line is awaited, and the chunk is that line and nothing more.
-    if (
-      (pending === LINE_STRICT || pending === LINE) && this.#buffered === 0 && chunk.length <= this.#pendingArg &&
-      chunk.indexOf(NEWLINE) === chunk.length - 1
+    if (this.#end === this.#start) {
+      // The usual case of a request/reply protocol: a line is awaited, and the chunk is that line and nothing more.
+      if (
+        (pending === LINE_STRICT || pending === LINE) && chunk.length <= this.#pendingArg &&
+        chunk.indexOf(NEWLINE) === chunk.length - 1
+      ) {
+        this.#settle(undefined, chunk);
+        return;
+      }
+      this.#buffer = chunk;
+      this.#start = this.#scanned = 0;
+      this.#end = chunk.length;
+      this.#owned = this.#lent = false;
+    } else this.#append(chunk);
+    if (pending !== NONE) {
+      this.#retry();
+      if (this.#pending !== NONE) {
+        this.#trim();
+        this.#arrived = true;
+        if (this.#lineTimer === undefined && this.lineTimeout !== null && pending !== READ && pending !== READ1) {
+          this.#startLineDeadline(this.lineTimeout);
+        }
+      }
+    } else if (
+      this.#flow !== null && !this.#paused && (this.#owned ? this.#buffer.length : this.#end) >= HIGH_WATER_MARK
     ) {
-      this.#settle(undefined, chunk);
-      return;
-    }
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    if (pending !== NONE) this.#retry();
-    else if (this.#buffered >= HIGH_WATER_MARK && this.#flow !== null && !this.#paused) {
       this.#paused = true;
       this.#flow.pause();
     }
@@ -124,12 +184,23 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   /** Bytes buffered and not read yet. */
   get buffered(): number {
-    return this.#buffered;
+    return this.#end - this.#start;
+  }
+
+  /**
+   * Bytes of memory the reader holds for its buffered bytes: the whole array behind a chunk it keeps as it came, or
+   * the whole array of its own it gathers chunks in; 0 when nothing is buffered. While a read waits for bytes it stays
+   * within 4 × the bytes buffered + 1 KiB. The reader's own array counts whole against the 64 KiB at which the source
+   * is paused; a chunk kept as it came counts its length (its array is the source's to size).
+   */
+  get heldMemory(): number {
+    if (this.#end === this.#start) return 0;
+    return this.#owned ? this.#buffer.length : this.#buffer.buffer.byteLength;
   }
 
   /** True once the input ended and every byte was read. */
   get atEnd(): boolean {
-    return this.#ended && this.#buffered === 0;
+    return this.#ended && this.#end === this.#start;
   }
 
   /**
@@ -173,12 +244,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       case LINE:
         return this.#lineIfReady(arg, false);
       case READ:
-        if (arg >= 0 && this.#buffered >= arg) return this.#take(arg);
+        if (arg >= 0 && this.#end - this.#start >= arg) return this.#take(arg);
         return this.#ended ? this.#takeRest() : undefined;
       case READ1: {
-        if (this.#buffered === 0) return this.#ended ? this.#takeRest() : undefined;
-        const first = this.#chunks[0].length - this.#offset;
-        return this.#take(Math.min(arg < 0 ? first : arg, first));
+        const held = this.#end - this.#start;
+        if (held === 0) return this.#ended ? this.#takeRest() : undefined;
+        return this.#take(arg < 0 ? held : Math.min(arg, held));
       }
       case NEXT_LINE: {
         const line = this.#lineIfReady(this.maxLineLength, true);
@@ -194,7 +265,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #lineIfReady(cap: number, strict: boolean): Uint8Array | undefined {
     const end = this.#findNewline(cap);
     if (end >= 0) return this.#take(end + 1);
-    if (this.#buffered >= cap) {
+    if (this.#end - this.#start >= cap) {
       if (strict) throw new LineTooLongError(cap);
       return this.#take(cap);
     }
@@ -213,6 +284,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#end !== this.#start) this.#trim();
     const timeout = this.timeout;
     const parked = new Promise<unknown>((resolve, reject) => {
       this.#pending = kind;
@@ -220,6 +292,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       this.#resolve = resolve;
       this.#reject = reject;
       if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
+      // A line begun already (the bytes before it are here): its deadline runs from now.
+      const lineTimeout = this.lineTimeout;
+      if (lineTimeout !== null && kind !== READ && kind !== READ1 && this.#end > this.#start) {
+        this.#startLineDeadline(lineTimeout);
+      }
+      if (this.idleTimeout !== null) this.#startIdleTimer(this.idleTimeout);
     });
     // Resumed only once the read is parked: a source may push bytes from inside resume(), and they must reach it.
     if (this.#paused && this.#flow !== null) {
@@ -241,75 +319,145 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     if (ready !== undefined) this.#settle(undefined, ready);
   }
 
+  #startLineDeadline(lineTimeout: number): void {
+    this.#lineTimer = setTimeout(() => {
+      this.#lineTimer = undefined;
+      this.#settle(new SocketTimeoutError(lineTimeout, `line not complete ${lineTimeout} ms after its first byte`));
+    }, lineTimeout);
+  }
+
+  /** Fails the waiting read once `idleTimeout` passes with no byte arriving; a timer per wait, not per byte. */
+  #startIdleTimer(idleTimeout: number): void {
+    this.#arrived = false;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#arrived) this.#startIdleTimer(idleTimeout);
+      else this.#settle(new SocketTimeoutError(idleTimeout, `no byte received for ${idleTimeout} ms`));
+    }, idleTimeout);
+  }
+
   #settle(error: unknown, value?: unknown): void {
     const resolve = this.#resolve!;
     const reject = this.#reject!;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#lineTimer !== undefined) clearTimeout(this.#lineTimer);
+    this.#lineTimer = undefined;
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     this.#pending = NONE;
     this.#resolve = this.#reject = null;
     if (error !== undefined) reject(error);
     else resolve(value);
   }
 
-  #findNewline(cap: number): number {
-    let position = this.#scanned;
-    let skip = position;
-    for (let i = 0; i < this.#chunks.length; i++) {
-      const chunk = this.#chunks[i];
-      const start = i === 0 ? this.#offset : 0;
-      const size = chunk.length - start;
-      if (skip >= size) {
-        skip -= size;
-        continue;
-      }
-      const found = chunk.indexOf(NEWLINE, start + skip);
-      if (found >= 0) {
-        const index = position + (found - start - skip);
-        return index < cap ? index : -1;
-      }
-      position += size - skip;
-      skip = 0;
-      if (position >= cap) break;
+  /** Copies `chunk` after the buffered bytes, into the reader's own array, which grows by doubling. */
+  #append(chunk: Uint8Array): void {
+    const size = chunk.length;
+    if (!this.#owned || this.#buffer.length - this.#end < size) {
+      const need = this.#end - this.#start + size;
+      // Moved to the front only when no handed-out view can see it, and when that leaves room enough to grow into.
+      if (this.#owned && !this.#lent && need <= this.#buffer.length >> 1) this.#moveTo(this.#buffer);
+      else this.#moveTo(new Uint8Array(this.#capacityFor(need, size)));
     }
-    this.#scanned = position;
-    return -1;
+    const buffer = this.#buffer;
+    const end = this.#end;
+    if (size <= BYTEWISE_LIMIT) { for (let i = 0; i < size; i++) buffer[end + i] = chunk[i]; }
+    else buffer.set(chunk, end);
+    this.#end = end + size;
   }
 
+  /**
+   * The size of a new array for `need` bytes, the last `size` of them just arrived: twice the need, or, when a large
+   * chunk arrives for a read of known size (a long line coming in large reads), up to 4 × the need but no more than
+   * that read takes, so that the line is copied once rather than once per doubling.
+   */
+  #capacityFor(need: number, size: number): number {
+    const doubled = Math.max(MIN_CAPACITY, 2 * need);
+    const pending = this.#pending;
+    if (size < LARGE_CHUNK || pending === NONE || pending === READ1 || (pending === READ && this.#pendingArg < 0)) {
+      return doubled;
+    }
+    const wants = pending === NEXT_LINE ? this.maxLineLength : this.#pendingArg;
+    return Math.max(doubled, Math.min(wants, 4 * need));
+  }
+
+  /** Moves the buffered bytes to the front of `target` (the reader's own array, or a new one that becomes it). */
+  #moveTo(target: Uint8Array): void {
+    const start = this.#start;
+    const held = this.#end - start;
+    if (target === this.#buffer) target.copyWithin(0, start, this.#end);
+    else target.set(this.#buffer.subarray(start, this.#end));
+    this.#scanned -= start;
+    this.#buffer = target;
+    this.#start = 0;
+    this.#end = held;
+    this.#owned = true;
+    this.#lent = false;
+  }
+
+  /** Before a read waits: when the memory held is far more than the bytes buffered, keeps a fitting copy instead. */
+  #trim(): void {
+    const held = this.#end - this.#start;
+    if (held > 0 && this.heldMemory > WASTE_ALLOWANCE + WASTE_FACTOR * held) {
+      this.#moveTo(new Uint8Array(Math.max(MIN_CAPACITY, 2 * held)));
+    }
+  }
+
+  /**
+   * Where the first newline among the first `cap` buffered bytes is (counted from the first buffered byte), or -1. The
+   * search starts where the last one stopped, so a line that arrives a byte at a time is searched once, not once per
+   * byte.
+   */
+  #findNewline(cap: number): number {
+    const buffer = this.#buffer;
+    const start = this.#start;
+    const limit = Math.min(this.#end, start + cap);
+    const from = this.#scanned;
+    if (from >= limit) return -1;
+    let found = -1;
+    if (limit === buffer.length) found = buffer.indexOf(NEWLINE, from);
+    else if (limit - from <= BYTEWISE_LIMIT) {
+      for (let i = from; i < limit; i++) {
+        if (buffer[i] === NEWLINE) {
+          found = i;
+          break;
+        }
+      }
+    } else {
+      found = buffer.subarray(from, limit).indexOf(NEWLINE);
+      if (found >= 0) found += from;
+    }
+    if (found < 0) {
+      this.#scanned = limit;
+      return -1;
+    }
+    this.#scanned = found;
+    return found - start;
+  }
+
+  /** Takes the first `count` buffered bytes: a view, never a copy, and the chunk itself when it is all of it. */
   #take(count: number): Uint8Array {
     if (count === 0) return EMPTY; // readline(0), possibly with nothing buffered
-    this.#scanned = 0;
-    this.#buffered -= count;
-    const first = this.#chunks[0];
-    const start = this.#offset;
-    if (first.length - start >= count) {
-      if (first.length - start === count) {
-        this.#chunks.shift();
-        this.#offset = 0;
-        // A chunk that is exactly one line (the usual case for request/reply protocols) needs no new view.
-        return start === 0 ? first : first.subarray(start);
-      }
-      this.#offset += count;
-      return first.subarray(start, start + count);
+    const buffer = this.#buffer;
+    const start = this.#start;
+    const next = start + count;
+    if (next === this.#end) {
+      // Nothing left: the array is let go, so that an idle connection holds none.
+      this.#buffer = EMPTY;
+      this.#start = this.#end = this.#scanned = 0;
+      this.#owned = this.#lent = false;
+      // A chunk that is exactly one line (the usual case for request/reply protocols) needs no new view.
+      return start === 0 && next === buffer.length ? buffer : buffer.subarray(start, next);
     }
-    const out = new Uint8Array(count);
-    let filled = 0;
-    while (filled < count) {
-      const chunk = this.#chunks[0];
-      const available = chunk.length - this.#offset;
-      const want = Math.min(available, count - filled);
-      out.set(chunk.subarray(this.#offset, this.#offset + want), filled);
-      filled += want;
-      if (want === available) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      } else this.#offset += want;
-    }
-    return out;
+    this.#start = next;
+    if (this.#scanned < next) this.#scanned = next;
+    if (this.#owned) this.#lent = true;
+    return buffer.subarray(start, next);
   }
 
   #takeRest(): Uint8Array {
-    if (this.#buffered > 0) return this.#take(this.#buffered);
+    if (this.#end > this.#start) return this.#take(this.#end - this.#start);
     if (this.#error !== null) throw this.#error;
     return EMPTY;
   }

@@ -58,9 +58,10 @@ export class SocketTimeoutError extends Error {
    * Makes the error for a limit of `timeout` ms.
    *
    * @param timeout the limit that was exceeded, in milliseconds
+   * @param message what waited too long, when not the handler's `timeout`
    */
-  constructor(timeout: number) {
-    super(`timed out after ${timeout} ms`);
+  constructor(timeout: number, message: string = `timed out after ${timeout} ms`) {
+    super(message);
     this.timeout = timeout;
     this.name = "SocketTimeoutError";
   }
@@ -113,6 +114,29 @@ export class HandlerLoadError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "HandlerLoadError";
+  }
+}
+
+/**
+ * A client address already had as many connections open as the server's `maxConnectionsPerAddress`: the new one was
+ * reset at once and never served. Reported to `handleError()` (a client error: one line, rate-limited).
+ */
+export class ConnectionLimitError extends Error {
+  /** The client's host. */
+  readonly host: string;
+  /** The limit that was reached. */
+  readonly limit: number;
+  /**
+   * Makes the error for `host` at `limit` connections.
+   *
+   * @param host the client's host
+   * @param limit the connections a client address may have open at once
+   */
+  constructor(host: string, limit: number) {
+    super(`refused: ${host} already has ${limit} connections open (maxConnectionsPerAddress)`);
+    this.name = "ConnectionLimitError";
+    this.host = host;
+    this.limit = limit;
   }
 }
 

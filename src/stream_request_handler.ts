@@ -53,15 +53,23 @@ export class StreamRequestHandler<Server = unknown> extends BaseRequestHandler<C
   /** Writer to the client. Set by `setup()`. */
   wfile!: SocketWriter;
 
-  /** Makes `rfile` and `wfile` and applies `timeout` and `disableNagleAlgorithm`. */
+  /**
+   * Makes `rfile` and `wfile` and applies `timeout` and `disableNagleAlgorithm`, and the server's `lineTimeout` and
+   * `idleTimeout` (see `TCPServerOptions`) to `rfile`.
+   */
   override setup(): void | Promise<void> {
     const connection = this.request;
     this.connection = connection;
+    const reader = connection.reader;
     const timeout = this.timeout;
     if (timeout !== null) {
       connection.timeout = timeout;
-      connection.reader.timeout = timeout;
+      reader.timeout = timeout;
     }
+    // Read from the server (or, in a worker or child, its copy): absent on servers of other kinds.
+    const { lineTimeout, idleTimeout } = (this.server ?? {}) as { lineTimeout?: unknown; idleTimeout?: unknown };
+    if (typeof lineTimeout === "number") reader.lineTimeout = lineTimeout;
+    if (typeof idleTimeout === "number") reader.idleTimeout = idleTimeout;
     if (this.disableNagleAlgorithm) connection.setNoDelay(true);
     this.rfile = connection.reader;
     this.wfile = new SocketWriter(connection, this.wbufsize);

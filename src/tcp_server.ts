@@ -8,7 +8,7 @@ import type { RequestHandlerClass } from "./base_request_handler.ts";
 import { formatAddress } from "./address.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
-import { ServerStateError, UnsupportedError } from "./errors.ts";
+import { ConnectionLimitError, ServerStateError, UnsupportedError } from "./errors.ts";
 import { type ConnectionStage, PreparedConnections } from "./preamble.ts";
 import { ProxyProtocolError } from "./proxy/errors.ts";
 import { checkProxyProtocol, checkTrustedPeer, type ProxyProtocolOptions, readProxyHeader } from "./proxy/options.ts";
@@ -28,7 +28,11 @@ import type {
 
 /** Options of stream servers. Each may also be set as a subclass field or getter. */
 export interface TCPServerOptions extends BaseServerOptions {
-  /** Listen backlog (Python's `request_queue_size`). Default 128 (Python: 5, too few for bursts of clients). */
+  /**
+   * Listen backlog (Python's `request_queue_size`), an integer from 1 to 65535. Default 511, as Node and nginx use
+   * (Python: 5, too few for bursts of clients); the kernel caps it (Linux: `net.core.somaxconn`). Node passes it to the
+   * OS; Deno's and Bun's listen APIs take none and use their own.
+   */
   requestQueueSize?: number;
   /**
    * SO_REUSEADDR. The three runtimes always set it on listening TCP sockets, so a restarted server can rebind a port
@@ -49,7 +53,29 @@ export interface TCPServerOptions extends BaseServerOptions {
    * client certificates, minimum version, handshake timeout, or STARTTLS. See {@link TlsOptions}. Default `null`.
    */
   tls?: TlsOptions | null;
+  /**
+   * Milliseconds a client has to finish a line it began: a `readline()` (or `for await` over `rfile`) waiting for the
+   * rest of a line fails with `SocketTimeoutError` this long after the line's first byte, however the bytes trickle
+   * in. Default 60 000 (a 64 KiB line at 9,600 bit/s takes 55 s); `null`: no limit. Reads of a size are not limited.
+   */
+  lineTimeout?: number | null;
+  /**
+   * Milliseconds a read may wait with no byte arriving before it fails with `SocketTimeoutError`: the client is idle.
+   * Default `null` (no limit), since a well-behaved client may stay connected and silent for hours; set it where
+   * idle connections cost (threading mode, many clients).
+   */
+  idleTimeout?: number | null;
+  /**
+   * Most connections one client host may have open at once; one more is reset at once (never served, nothing held)
+   * and reported to `handleError()` as `ConnectionLimitError`. Default `null` (no cap): many well-behaved clients may
+   * share an address behind a NAT, and benchmarks connect from one. Unix sockets have no client address and no cap.
+   * In forking mode a connection counts until it is handed to its child (`maxChildren` caps those).
+   */
+  maxConnectionsPerAddress?: number | null;
 }
+
+/** Default of {@link TCPServerOptions.lineTimeout}: 60 s. */
+export const DEFAULT_LINE_TIMEOUT = 60_000;
 
 /**
  * Set (to `true`) on the prototype of servers that must not read their connections (the forking servers': a connection
@@ -66,7 +92,7 @@ const LINGER = 30_000;
  * merged with the class, so that TypeScript accepts both forms of override.
  */
 export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
-  /** Listen backlog. Default 128. */
+  /** Listen backlog. Default 511. */
   requestQueueSize: number;
   /** SO_REUSEADDR; always in effect on the runtimes (see {@link TCPServerOptions.allowReuseAddress}). */
   allowReuseAddress: boolean;
@@ -76,6 +102,12 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
   proxyProtocol: ProxyProtocolOptions | null;
   /** TLS settings (see {@link TCPServerOptions.tls}); `null` serves plain text. Default `null`. */
   tls: TlsOptions | null;
+  /** Milliseconds a client has to finish a line it began (see {@link TCPServerOptions.lineTimeout}). Default 60 000. */
+  lineTimeout: number | null;
+  /** Milliseconds a read waits with no byte arriving (see {@link TCPServerOptions.idleTimeout}). Default `null`. */
+  idleTimeout: number | null;
+  /** Most connections one client host may have open (see {@link TCPServerOptions.maxConnectionsPerAddress}). */
+  maxConnectionsPerAddress: number | null;
 }
 
 /**
@@ -113,11 +145,14 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
 export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   extends BaseServer<Connection, SocketAddress, ServerAddress> {
   static {
-    this.prototype.requestQueueSize = 128;
+    this.prototype.requestQueueSize = 511;
     this.prototype.allowReuseAddress = false;
     this.prototype.allowReusePort = false;
     this.prototype.proxyProtocol = null;
     this.prototype.tls = null;
+    this.prototype.lineTimeout = DEFAULT_LINE_TIMEOUT;
+    this.prototype.idleTimeout = null;
+    this.prototype.maxConnectionsPerAddress = null;
   }
 
   #listener: StreamListener | undefined;
@@ -126,6 +161,8 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   #tlsContext: TlsContext | null = null;
   #tlsLog: FailureLog | undefined;
   #boundPath: string | undefined;
+  /** Open connections per client host, counted while `maxConnectionsPerAddress` is set. */
+  #openPerHost = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   /**
@@ -205,7 +242,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     } else {
       offerRequestDelivery(this, listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
         const connection = this.#connectionOf(socket);
-        deliver(connection, connection.remoteAddress);
+        if (this.#admit(connection)) deliver(connection, connection.remoteAddress);
       });
     }
     this.serverAddress = listener.address as ServerAddress;
@@ -277,10 +314,39 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       );
     }
     if (this.#prepared !== undefined) return this.#prepared.next();
-    const socket = await listener.accept();
-    if (socket === null) return null;
-    const connection = this.#connectionOf(socket);
-    return [connection, connection.remoteAddress];
+    for (;;) {
+      const socket = await listener.accept();
+      if (socket === null) return null;
+      const connection = this.#connectionOf(socket);
+      if (this.#admit(connection)) return [connection, connection.remoteAddress];
+    }
+  }
+  /**
+   * Counts the connection against its host's `maxConnectionsPerAddress` until it closes; over the cap, resets it at
+   * once and reports a `ConnectionLimitError` instead. True when admitted.
+   */
+  #admit(connection: Connection): boolean {
+    const limit = this.maxConnectionsPerAddress;
+    const address = connection.remoteAddress;
+    if (limit === null || !Array.isArray(address)) return true;
+    const host = address[0];
+    const open = this.#openPerHost.get(host) ?? 0;
+    if (open >= limit) {
+      connection.abort();
+      try {
+        void Promise.resolve(this.handleError(null, address, new ConnectionLimitError(host, limit))).catch(() => {});
+      } catch {
+        // handleError failed: the refusal stands.
+      }
+      return false;
+    }
+    this.#openPerHost.set(host, open + 1);
+    void connection.whenClosed.then(() => {
+      const left = (this.#openPerHost.get(host) ?? 1) - 1;
+      if (left > 0) this.#openPerHost.set(host, left);
+      else this.#openPerHost.delete(host);
+    });
+    return true;
   }
 
   /**

@@ -1,15 +1,20 @@
 // Handler errors reach handleError() with the request, the client's address and the error; the server goes on.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { isClientError, LineTooLongError, type SocketAddress } from "../mod.ts";
+import { ClientErrorLog } from "../src/client_errors.ts";
 import {
   type AnyHandler,
   type AnyHandlerClass,
+  type AnyServer,
   assertNoReply,
   capturingConsoleError,
+  connect,
   recordErrors,
   type ReportedError,
   type ServerKind,
   serving,
+  sleep,
   SUPPORTED_KINDS,
   waitFor,
   within,
@@ -267,3 +272,146 @@ for (const kind of SUPPORTED_KINDS) {
     });
   });
 }
+
+/** Records into `calls` everything `console.error` is given while `body` runs, argument by argument. */
+async function rawConsoleError(calls: unknown[][], body: () => Promise<void>): Promise<unknown[][]> {
+  const original = console.error;
+  console.error = (...args: unknown[]) => void calls.push(args);
+  try {
+    await body();
+  } finally {
+    console.error = original;
+  }
+  return calls;
+}
+
+/** Connects, sends a partial line, and resets the connection once `served()` (a handler reads it). */
+async function resetAfterConnecting(address: SocketAddress, served: () => boolean): Promise<void> {
+  const socket = await connect(address);
+  socket.on("error", () => {});
+  socket.write("partial");
+  await within(5000, waitFor(served), "a handler for the connection");
+  await sleep(10);
+  socket.resetAndDestroy();
+}
+
+// TCP only: a unix stream socket closed by its peer ends without a reset.
+for (const kind of SUPPORTED_KINDS.filter((kind) => kind.transport === "tcp")) {
+  describe(`${kind.name}: errors clients cause are reported briefly`, () => {
+    let started = 0;
+    const LineEcho = kind.handler({
+      async handle(handler) {
+        started++;
+        for await (const line of handler.rfile) await handler.wfile.write(line);
+      },
+    });
+
+    test("a reset is one line without a stack, with the client's address; a handler's own error keeps its stack", async () => {
+      const server = kind.create(LineEcho);
+      let resets = 0;
+      started = 0;
+      const calls: unknown[][] = [];
+      await rawConsoleError(calls, async () => {
+        await serving(server, async () => {
+          await resetAfterConnecting(server.serverAddress, () => started === 1);
+          await within(5000, waitFor(() => calls.length >= 1), "the reset's report");
+          resets = calls.length;
+        });
+      });
+      assert.equal(resets, 1, JSON.stringify(calls));
+      assert.equal(calls[0].length, 1, "one string, no error object (whose stack would be printed)");
+      const line = String(calls[0][0]);
+      assert.doesNotMatch(line, /\n/);
+      assert.match(line, /^Client error/);
+      assert.match(line, /ECONNRESET|ConnectionReset|reset/i);
+      if (kind.transport === "tcp") assert.match(line, /from 127\.0\.0\.1:\d+/);
+
+      const failing = kind.create(kind.handler({
+        handle() {
+          throw new Error("the handler's own");
+        },
+      }));
+      const own: unknown[][] = [];
+      await rawConsoleError(own, () =>
+        serving(failing, async () => {
+          await kind.request(failing.serverAddress, "x");
+          await within(5000, waitFor(() => own.length >= 1));
+        }));
+      const error = own[0].find((arg) => arg instanceof Error) as Error | undefined;
+      assert.ok(error !== undefined && error.message === "the handler's own", JSON.stringify(own));
+      assert.match(String(error.stack), /\n\s+at /);
+    });
+
+    test("a flood of resets prints at most a burst of lines, then one summing up the rest", async () => {
+      const server = kind.create(LineEcho);
+      const total = 30;
+      const handleError = server.handleError;
+      let reported = 0;
+      server.handleError = function (this: AnyServer, ...args) {
+        reported++;
+        return handleError.apply(this, args);
+      };
+      const calls = await rawConsoleError([], async () => {
+        await serving(server, async () => {
+          // One after another, each once its handler runs: a connection reset before it is accepted may end without
+          // an error on some runtimes.
+          started = 0;
+          for (let i = 1; i <= total; i++) {
+            await resetAfterConnecting(server.serverAddress, () => started === i);
+            await within(5000, waitFor(() => reported === i), "the reset reported");
+          }
+        });
+      });
+      const lines = calls.map((args) => String(args[0]));
+      const brief = lines.filter((line) => line.startsWith("Client error"));
+      const summary = lines.filter((line) => /more client errors not reported/.test(line));
+      assert.equal(brief.length + summary.length, lines.length, JSON.stringify(lines));
+      assert.ok(brief.length >= 10 && brief.length <= 10 + 12, `${brief.length} lines printed one by one`);
+      const dropped = summary.map((line) => Number(/^(\d+) more/.exec(line)![1])).reduce((a, b) => a + b, 0);
+      assert.equal(brief.length + dropped, total, JSON.stringify(lines));
+      assert.ok(summary.length >= 1, "the summary is printed by serverClose() at the latest");
+    });
+  });
+}
+
+describe("client errors", () => {
+  test("isClientError() knows resets, broken pipes, timeouts and the library's limits; not a handler's TypeError", () => {
+    const coded = (code: string) => Object.assign(new Error(`read ${code}`), { code });
+    const named = (name: string) => Object.assign(new Error("x"), { name });
+    for (const code of ["ECONNRESET", "EPIPE", "ECONNABORTED", "ETIMEDOUT", "ENOTCONN"]) {
+      assert.ok(isClientError(coded(code)), code);
+    }
+    for (const name of ["ConnectionReset", "BrokenPipe", "NotConnected", "LineTooLongError", "SocketTimeoutError"]) {
+      assert.ok(isClientError(named(name)), name);
+    }
+    assert.ok(isClientError(new LineTooLongError(10)));
+    for (const error of [new TypeError("bug"), coded("EMFILE"), coded("EACCES"), "ECONNRESET", null, undefined]) {
+      assert.ok(!isClientError(error), String(error));
+    }
+  });
+
+  test("the log writes a burst, then one a second, and sums up what it left out before its next line", () => {
+    let now = 1_000_000;
+    const written: string[] = [];
+    const log = new ClientErrorLog((line) => written.push(line), () => now);
+    const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+    const pipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE" });
+    for (let i = 0; i < 25; i++) log.report(`Client error from 10.0.0.${i}:1`, i % 5 === 0 ? pipe : reset);
+    assert.equal(written.length, 10);
+    assert.equal(written[0], "Client error from 10.0.0.0:1: Error: write EPIPE");
+    now += 400;
+    log.report("Client error from a", reset);
+    assert.equal(written.length, 10, "no line before a second has passed");
+    now += 700;
+    log.report("Client error from b", reset);
+    assert.deepEqual(written.slice(10), [
+      "16 more client errors not reported one by one (over 1.1 s): ECONNRESET ×13, EPIPE ×3",
+      "Client error from b: Error: read ECONNRESET",
+    ]);
+    log.flush();
+    assert.equal(written.length, 12, "nothing left to sum up");
+    now += 60_000;
+    for (let i = 0; i < 10; i++) log.report("c", reset);
+    assert.equal(written.length, 22, "a full burst again after a quiet minute");
+  });
+});

@@ -135,6 +135,70 @@ for (const kind of SUPPORTED_KINDS) {
       }
     });
 
+    test("two handleRequest() calls at once take turns: each serves a request of its own", async () => {
+      const server = kind.create(stoppingEcho(kind));
+      const errors = recordErrors(server);
+      await server.listen();
+      try {
+        const first = server.handleRequest();
+        const second = server.handleRequest();
+        const replies = [kind.request(server.serverAddress, "one")];
+        await sleep(50);
+        replies.push(kind.request(server.serverAddress, "two"));
+        await within(5000, Promise.all([first, second]), "both handleRequest() calls");
+        assert.deepEqual(await Promise.all(replies), ["one", "two"]);
+      } finally {
+        await within(5000, server.serverClose());
+      }
+      assert.deepEqual(errors, []);
+    });
+
+    test("two handleRequest() calls with a timeout: the second's counts from its call, and no request is lost", async () => {
+      const server = kind.create(stoppingEcho(kind), { timeout: 100 });
+      const timeouts = countTimeouts(server);
+      const errors = recordErrors(server);
+      await server.listen();
+      try {
+        await within(5000, Promise.all([server.handleRequest(), server.handleRequest()]));
+        assert.equal(timeouts.count, 2);
+        server.timeout = 5000;
+        const reply = kind.request(server.serverAddress, "after");
+        await within(5000, server.handleRequest());
+        assert.equal(await reply, "after");
+      } finally {
+        await within(5000, server.serverClose());
+      }
+      assert.deepEqual(errors, []);
+    });
+
+    test("handleRequest() while serveForever() runs rejects with ServerStateError and takes no request", async () => {
+      await serving(kind.create(stoppingEcho(kind)), async (server) => {
+        const errors = recordErrors(server);
+        await assert.rejects(server.handleRequest(), ServerStateError);
+        assert.equal(await kind.request(server.serverAddress, "still"), "still");
+        assert.equal(await kind.request(server.serverAddress, "again"), "again");
+        assert.deepEqual(errors, []);
+      });
+    });
+
+    test("serveForever() called while a handleRequest() waits: the request waited for is served once", async () => {
+      const server = kind.create(stoppingEcho(kind));
+      const errors = recordErrors(server);
+      await server.listen();
+      try {
+        const one = server.handleRequest();
+        const loop = server.serveForever();
+        assert.equal(await kind.request(server.serverAddress, "first"), "first");
+        await within(5000, one, "the handleRequest() call");
+        assert.equal(await kind.request(server.serverAddress, "second"), "second");
+        await within(5000, server.shutdown());
+        await within(5000, loop);
+      } finally {
+        await within(5000, server.serverClose());
+      }
+      assert.deepEqual(errors, []);
+    });
+
     test("aborting the AbortSignal option stops serveForever(); an aborted signal stops it at once", async () => {
       const controller = new AbortController();
       const server = kind.create(stoppingEcho(kind), { signal: controller.signal });
@@ -315,13 +379,18 @@ for (const kind of SUPPORTED_KINDS.filter((k) => k.async)) {
       });
     });
 
-    test("a cap that is not a positive integer is reported to handleError as a RangeError", async () => {
+    test("a cap that is not a positive integer fails at construction; set while serving, it reaches handleError", async () => {
       const gate = new Gate();
       gate.open();
       const { Handler } = gatedEcho(kind, gate);
-      const server = kind.create(Handler, { maxConcurrentRequests: 0 });
+      assert.throws(() => kind.create(Handler, { maxConcurrentRequests: 0 }), {
+        name: "RangeError",
+        message: /^maxConcurrentRequests must be null or Infinity or an integer 1 or more, got 0$/,
+      });
+      const server = kind.create(Handler);
       const errors = recordErrors(server);
       await serving(server, async () => {
+        (server as AnyServer & { maxConcurrentRequests: number }).maxConcurrentRequests = 0;
         await assertNoReply(kind, server.serverAddress, "refused");
         await within(5000, waitFor(() => errors.length === 1));
       });

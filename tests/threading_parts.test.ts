@@ -64,7 +64,7 @@ describe("threading parts: the server view", () => {
     assert.equal(view.transport, "tcp");
     assert.equal(view.label, "custom");
     assert.equal(view.maxWorkers, 3);
-    assert.equal(view.requestQueueSize, 128);
+    assert.equal(view.requestQueueSize, 511);
     assert.equal(view.blockOnClose, true);
     assert.ok(view.shared instanceof Int32Array);
     assert.equal("callback" in view, false);

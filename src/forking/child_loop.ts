@@ -7,6 +7,7 @@
 import { formatAddress } from "../address.ts";
 import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts";
 import { Connection } from "../connection.ts";
+import { describeBriefly, isClientError } from "../client_errors.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
 import { FailureLog } from "../tls/failure_log.ts";
 import type { TlsConfig } from "../tls/options.ts";
@@ -220,11 +221,15 @@ async function runQuietly(
   }
 }
 
-/** `BaseServer.handleError`'s default, in the child: the error with the client's address, on stderr. */
+/**
+ * `BaseServer.handleError`'s default, in the child: the error with the client's address, on stderr (one line for an
+ * error the client caused). Not rate-limited: each child serves few requests.
+ */
 function reportError(clientAddress: unknown, error: unknown): void {
   try {
     const where = clientAddress === null || clientAddress === undefined ? "" : ` from ${describe(clientAddress)}`;
-    console.error(`Exception occurred during processing of request${where} (in child process):`, error);
+    if (isClientError(error)) console.error(`Client error${where} (in child process): ${describeBriefly(error)}`);
+    else console.error(`Exception occurred during processing of request${where} (in child process):`, error);
   } catch {
     // stderr is gone; the exit status still tells the parent.
   }
