@@ -37,7 +37,6 @@ import {
   ForkingUDPServer,
   ForkingUnixDatagramServer,
   ForkingUnixStreamServer,
-  formatAddress,
   type ProxyProtocolOptions,
   TCPServer,
   type TCPServerOptions,
@@ -53,6 +52,7 @@ import {
   UnixStreamServer,
 } from "../mod.ts";
 import { DatagramEcho, DatagramProtocolEcho, LineEcho, ProtocolEcho } from "./echo_handlers.ts";
+import { serveUntilSignal } from "./_serve_until_signal.ts";
 
 const TRANSPORTS = ["tcp", "udp", "unix", "unix-dgram"] as const;
 const MODES = ["sync", "async", "threading", "forking"] as const;
@@ -347,29 +347,4 @@ function makeStreamServer(
   }
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  let server: AnyServer;
-  try {
-    server = makeServer(parse(argv));
-    await server.listen();
-  } catch (error) {
-    console.error(`echo: ${error instanceof Error ? error.message : String(error)}`);
-    return 2;
-  }
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void server.shutdown();
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  console.log(`listening on ${formatAddress(server.serverAddress)}`);
-  await server.serveForever();
-  await server.serverClose();
-  process.off("SIGINT", stop);
-  process.off("SIGTERM", stop);
-  return 0;
-}
-
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await serveUntilSignal("echo", () => makeServer(parse(process.argv.slice(2))));

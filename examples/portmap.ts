@@ -12,7 +12,8 @@
  * @module
  */
 import process from "node:process";
-import { formatAddress, PortmapServer } from "../mod.ts";
+import { PortmapServer } from "../mod.ts";
+import { serveUntilSignal } from "./_serve_until_signal.ts";
 
 class UsageError extends Error {}
 
@@ -39,28 +40,4 @@ function parse(argv: readonly string[]): { host: string; port: number } {
   return options;
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  let portmapper: PortmapServer;
-  try {
-    portmapper = await new PortmapServer(parse(argv)).listen();
-  } catch (error) {
-    console.error(`portmap: ${error instanceof Error ? error.message : String(error)}`);
-    return 2;
-  }
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void portmapper.shutdown();
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  console.log(`listening on ${formatAddress(portmapper.serverAddress as [string, number])}`);
-  await portmapper.serveForever();
-  await portmapper.serverClose();
-  process.off("SIGINT", stop);
-  process.off("SIGTERM", stop);
-  return 0;
-}
-
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await serveUntilSignal("portmap", () => new PortmapServer(parse(process.argv.slice(2))));

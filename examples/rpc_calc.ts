@@ -25,7 +25,6 @@ import {
   ForkingRpcTCPServer,
   ForkingRpcUDPServer,
   ForkingRpcUnixStreamServer,
-  formatAddress,
   RpcTCPServer,
   RpcUDPServer,
   RpcUnixStreamServer,
@@ -34,6 +33,7 @@ import {
   ThreadingRpcUnixStreamServer,
 } from "../mod.ts";
 import { CalcDatagram, CalcStream } from "./rpc_calc_handlers.ts";
+import { serveUntilSignal } from "./_serve_until_signal.ts";
 
 const TRANSPORTS = ["tcp", "udp", "unix"] as const;
 const MODES = ["sync", "async", "threading", "forking"] as const;
@@ -153,29 +153,5 @@ function makeServer(options: CalcOptions): AnyServer {
   return new AsyncRpcUDPServer(inet, CalcDatagram, settings);
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  let server: AnyServer;
-  try {
-    server = makeServer(parse(argv));
-    await server.listen();
-  } catch (error) {
-    console.error(`rpc_calc: ${error instanceof Error ? error.message : String(error)}`);
-    return 2;
-  }
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void server.shutdown();
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  console.log(`listening on ${formatAddress(server.serverAddress)}`);
-  await server.serveForever();
-  await server.serverClose(); // unregisters first when registered
-  process.off("SIGINT", stop);
-  process.off("SIGTERM", stop);
-  return 0;
-}
-
-process.exitCode = await main(process.argv.slice(2));
+// serverClose() unregisters first when registered.
+process.exitCode = await serveUntilSignal("rpc_calc", () => makeServer(parse(process.argv.slice(2))));

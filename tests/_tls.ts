@@ -3,7 +3,6 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import net from "node:net";
 import tls from "node:tls";
 import type { SocketAddress } from "../mod.ts";
 import { REPO_ROOT, within } from "./_helpers.ts";
@@ -79,17 +78,6 @@ export async function tlsExchange(
   const result = JSON.parse(output) as { received: string; error?: string };
   if (result.error !== undefined) throw Object.assign(new Error(`TLS client: ${result.error}`), { code: result.error });
   return result.received;
-}
-
-/** Connects a plain TCP or unix client that sends nothing. */
-export function silentClient(address: SocketAddress): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = typeof address === "string"
-      ? net.connect({ path: address })
-      : net.connect({ host: address[0], port: address[1] });
-    socket.once("connect", () => resolve(socket));
-    socket.once("error", reject);
-  });
 }
 
 /**

@@ -16,9 +16,9 @@ import {
   type TlsOptions,
   UnixStreamServer,
 } from "../mod.ts";
-import { recordErrors, REPO_ROOT, serving, socketPath, waitFor, within } from "./_helpers.ts";
+import { connect, recordErrors, REPO_ROOT, serving, socketPath, waitFor, within } from "./_helpers.ts";
 import { TlsEcho } from "./tls_handlers.ts";
-import { CA, clientOptions, fixture, refused, SERVER, silentClient, tlsConnect, tlsExchange } from "./_tls.ts";
+import { CA, clientOptions, fixture, refused, SERVER, tlsConnect, tlsExchange } from "./_tls.ts";
 
 const KINDS = [
   { name: "TCPServer", Server: TCPServer, address: (): SocketAddress => ["127.0.0.1", 0] },
@@ -156,7 +156,7 @@ describe("TLS options", () => {
       const failures: string[] = [];
       s.handleTlsError = (error: Error & { code?: string }) => void failures.push(String(error.code));
       await serving(s, async () => {
-        const silent = await silentClient(s.serverAddress);
+        const silent = await connect(s.serverAddress);
         let silentClosed = false;
         const closed = new Promise<number>((resolve) => {
           const started = Date.now();
@@ -180,7 +180,7 @@ describe("TLS options", () => {
     const failures: Error[] = [];
     s.handleTlsError = (error: Error) => void failures.push(error);
     await serving(s, async () => {
-      const plain = await silentClient(s.serverAddress);
+      const plain = await connect(s.serverAddress);
       plain.on("error", () => {});
       plain.write("GET / HTTP/1.0\r\n\r\n");
       await new Promise((resolve) => plain.once("close", resolve));
