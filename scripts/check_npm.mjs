@@ -149,8 +149,16 @@ export { address, Logged, same };
     cpSync(join(installed, entry), join(suite, "dist", entry), { recursive: true });
   }
   cpSync(join(root, "package.json"), join(suite, "package.json"));
-  // The tests' own dev dependencies (fast-check's property tests), linked from the repository: the package has none.
-  mkdirSync(join(suite, "node_modules"), { recursive: true });
+  // The tests' data that is not code: certificates, client programs, the RPC example's .x file.
+  cpSync(join(root, "tests", "fixtures"), join(suite, "tests", "fixtures"), { recursive: true });
+  mkdirSync(join(suite, "examples"), { recursive: true });
+  for (const file of readdirSync(join(root, "examples")).filter((name) => name.endsWith(".x"))) {
+    cpSync(join(root, "examples", file), join(suite, "examples", file));
+  }
+  // The tests' own dev dependencies (property tests, the XDR cross-check), linked from the repository: the package
+  // has none.
+  mkdirSync(join(suite, "node_modules", "@stellar"), { recursive: true });
+  symlinkSync(join(root, "node_modules", "@stellar", "js-xdr"), join(suite, "node_modules", "@stellar", "js-xdr"));
   for (const name of ["fast-check"]) {
     symlinkSync(join(root, "node_modules", name), join(suite, "node_modules", name));
   }
