@@ -207,7 +207,9 @@ describe("TLS options", () => {
     class Sink extends StreamRequestHandler {
       override async handle() {
         let total = 0;
-        for (;;) {
+        // Up to the known size, not to the end of input: on Deno, node:tls now and then loses the end of a TLS stream
+        // that arrives right after a bulk transfer (the half-close test above covers end of input).
+        while (total < size) {
           const chunk = await this.rfile.read1(65536);
           if (chunk.length === 0) break;
           total += chunk.length;
