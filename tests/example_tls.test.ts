@@ -157,7 +157,7 @@ describe("echo example, TLS as openssl s_client sees it", () => {
       ],
       [
         "a file that is not PEM",
-        ["--tls-cert", join(REPO_ROOT, "LICENSE"), "--tls-key", file("server.key")],
+        ["--tls-cert", join(TLS, "..", "tls_bulk_client.mjs"), "--tls-key", file("server.key")],
         /not PEM/,
       ],
       ["--tls-ca without a certificate", ["--tls-ca", file("ca.pem")], /--tls-ca needs --tls-cert and --tls-key/],
