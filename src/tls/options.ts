@@ -36,14 +36,15 @@ export type TlsMinVersion = "TLSv1.2" | "TLSv1.3";
  * ```ts
  * import { AsyncTCPServer, type Connection, StreamRequestHandler } from "@sockserve/sockserve";
  *
- * const read = (path: string) => Deno.readTextFileSync(path);
+ * // The PEM texts, however the program reads its files.
+ * const [serverPem, serverKey, caPem] = ["server.pem", "server.key", "ca.pem"].map((name) => `(text of ${name})`);
  * class Server extends AsyncTCPServer {
  *   override verifyRequest(request: Connection): boolean {
  *     return ["alice", "bob"].includes(request.tls?.peerCertificate?.subject.CN ?? "");
  *   }
  * }
  * const server = new Server(["127.0.0.1", 8443], StreamRequestHandler, {
- *   tls: { cert: read("server.pem"), key: read("server.key"), ca: read("ca.pem"), clientCertificates: "require" },
+ *   tls: { cert: serverPem, key: serverKey, ca: caPem, clientCertificates: "require" },
  * });
  * ```
  */
