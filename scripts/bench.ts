@@ -5,7 +5,8 @@
  * `npm run bench [-- --quick] [--runtimes deno,bun,node] [--modes sync,async,threading,forking]
  * [--workloads tcp16,connect] [--seconds 2] [--repeats 3]` (or `deno task bench`). Each server runs as its own
  * process; the load comes from `scripts/loadgen/loadgen.c`, a single-threaded epoll client built with the machine's C
- * compiler. Runs are interleaved (A B C A B C …) and medians reported, since a shared 2-core machine is noisy.
+ * compiler (the TLS workloads' from `scripts/loadgen/tls_loadgen.c`, an OpenSSL client: it needs `libssl-dev`, and
+ * those workloads are left out, said so, where it cannot be built). Runs are interleaved (A B C A B C …) and medians reported, since a shared 2-core machine is noisy.
  * `--quick` (persistent TCP echo, one half-second run each) only keeps the benchmark from rotting: it takes under a
  * minute, and its figures are too short to quote. A full run writes `bench/RESULTS.md`; a quick or narrowed one
  * writes `bench/RESULTS-partial.md`, so that the committed full table is never overwritten by a part of it. Both print
@@ -60,7 +61,10 @@ function parseOptions(argv: string[]): Options {
 const SERIAL_WORKLOADS = ["tcp16", "tcp256", "connect", "unix", "ptcp16", "ptcp256", "punix", "plines"];
 
 /** Workloads where a raw server that awaits each read and each write (the bound of the async API) is measured too. */
-const AWAITS_WORKLOADS = ["tcp16", "unix", "udp"];
+const AWAITS_WORKLOADS = ["tcp16", "unix", "udp", "tls16", "tlsconnect"];
+
+/** Workloads served over TLS: their load comes from the OpenSSL load generator. */
+const TLS_WORKLOADS = ["tls16", "tlsconnect"];
 
 /** The modes of this library, as the server classes' prefixes name them. */
 const MODES = ["sync", "async", "threading", "forking"];
@@ -69,7 +73,8 @@ const MODES = ["sync", "async", "threading", "forking"];
 interface Workload {
   name: string;
   what: string;
-  transport: "tcp" | "udp" | "unix";
+  /** `tls`: TCP with the `tls` option (this library), `node:tls` (raw), `ssl` (CPython), the test certificate. */
+  transport: "tcp" | "udp" | "unix" | "tls";
   /** The server's handler: `protocol` and `lines` are the callback shape (`StreamProtocol`, `LineReceiver`). */
   handler: "echo" | "cpu" | "protocol" | "lines";
   loadgen: (address: string, seconds: number) => string[];
@@ -144,6 +149,22 @@ const WORKLOADS: Workload[] = [
   },
   // The same loads on protocol handlers (the callback shape), against the same raw servers.
   ...protocolWorkloads(),
+  {
+    name: "tls16",
+    what: "TLS 1.3 persistent echo, 64-byte lines, 16 connections",
+    transport: "tls",
+    handler: "echo",
+    unit: "ops/s",
+    loadgen: (a, s) => ["echo", ...hostPort(a), "16", `${s}`],
+  },
+  {
+    name: "tlsconnect",
+    what: "TLS connect per request: a full TLS 1.3 handshake (no resumption), one line, close (16 at a time)",
+    transport: "tls",
+    handler: "echo",
+    unit: "ops/s",
+    loadgen: (a, s) => ["connect", ...hostPort(a), "16", `${s}`],
+  },
 ];
 
 /** The protocol-handler workloads: `p` + the name of the stream-handler workload they repeat. */
@@ -224,19 +245,19 @@ function contenders(options: Options): Contender[] {
   for (const runtime of options.runtimes) {
     const start = launch[runtime];
     if (start === undefined) throw new Error(`unknown runtime ${runtime}`);
-    list.push({
-      name: `${runtime} raw`,
-      runtime,
-      mode: "raw",
-      command: (w, a) => [...start("raw_echo"), w.transport, a],
-    });
-    // Deno's raw server already awaits each read and write: an "awaits" variant there would be the same server.
-    if (options.modes.includes("async") && runtime !== "deno") {
+    // Over TLS the raw server is `node:tls` on every runtime (the engine this library uses), beside the runtime's own.
+    const raw = (w: Workload, a: string, style: string) =>
+      w.transport === "tls" ? [...start("raw_tls_echo"), a, style] : [...start("raw_echo"), w.transport, a, style];
+    list.push({ name: `${runtime} raw`, runtime, mode: "raw", command: (w, a) => raw(w, a, "callback") });
+    if (options.modes.includes("async")) {
+      list.push({ name: `${runtime} raw awaits`, runtime, mode: "raw-awaits", command: (w, a) => raw(w, a, "awaits") });
+    }
+    if (runtime !== "node") {
       list.push({
-        name: `${runtime} raw awaits`,
+        name: `${runtime} native TLS`,
         runtime,
-        mode: "raw-awaits",
-        command: (w, a) => [...start("raw_echo"), w.transport, a, "awaits"],
+        mode: "raw-native",
+        command: (w, a) => raw(w, a, "native"),
       });
     }
     if (options.modes.includes("sync")) {
@@ -272,7 +293,13 @@ function contenders(options: Options): Contender[] {
 function applies(contender: Contender, workload: Workload): boolean {
   // One connection at a time differs from raw only where several connections compete.
   if (contender.mode === "raw-serial") return SERIAL_WORKLOADS.includes(workload.name);
-  if (contender.mode === "raw-awaits") return AWAITS_WORKLOADS.includes(workload.name);
+  // Deno's raw server already awaits each read and write, except over node:tls: elsewhere "awaits" would be the same.
+  if (contender.mode === "raw-awaits") {
+    return AWAITS_WORKLOADS.includes(workload.name) && (contender.runtime !== "deno" || workload.transport === "tls");
+  }
+  if (contender.mode === "raw-native") return workload.transport === "tls";
+  // One connection at a time on 16 persistent connections measures only the wait for a turn.
+  if (workload.transport === "tls" && contender.mode === "sync") return workload.name !== "tls16";
   // CPython's socketserver has no protocol handlers: its classes are compared on the stream-handler workloads.
   if (contender.runtime === "cpython" && (workload.handler === "protocol" || workload.handler === "lines")) {
     return false;
@@ -294,12 +321,22 @@ interface Sample {
   note?: string;
 }
 
-function buildLoadgen(): string {
+/** Builds a load generator of `scripts/loadgen/` with the machine's C compiler; `null` when that fails. */
+function buildLoadgen(name: "loadgen" | "tls_loadgen"): string | null {
   const dir = join(tmpdir(), "sockserve-bench");
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, "loadgen");
-  execFileSync("cc", ["-O2", "-o", out, join(root, "scripts", "loadgen", "loadgen.c")], { stdio: "inherit" });
-  return out;
+  const out = join(dir, name);
+  const libraries = name === "tls_loadgen" ? ["-lssl", "-lcrypto", "-lpthread"] : [];
+  try {
+    execFileSync("cc", ["-O2", "-o", out, join(root, "scripts", "loadgen", `${name}.c`), ...libraries], {
+      stdio: ["ignore", "inherit", "pipe"],
+    });
+    return out;
+  } catch (error) {
+    const stderr = String((error as { stderr?: Buffer }).stderr ?? "").trim().split("\n")[0];
+    console.log(`cannot build scripts/loadgen/${name}.c: ${stderr}`);
+    return null;
+  }
 }
 
 function procStat(pid: number): { cpuTicks: number } | null {
@@ -375,7 +412,7 @@ function runLoadgen(
   });
 }
 
-async function measure(loadgen: string, contender: Contender, workload: Workload, seconds: number): Promise<Sample> {
+async function measure(loadgens: Loadgens, contender: Contender, workload: Workload, seconds: number): Promise<Sample> {
   const failed = (note: string): Sample => ({
     value: NaN,
     p50: NaN,
@@ -387,6 +424,7 @@ async function measure(loadgen: string, contender: Contender, workload: Workload
   });
   const address = workload.transport === "unix" ? join(tmpdir(), `sockserve-bench-${process.pid}.sock`) : "0";
   if (workload.transport === "unix") rmSync(address, { force: true });
+  const loadgen = workload.transport === "tls" ? loadgens.tls! : loadgens.plain;
   const started = await startServer(contender.command(workload, address));
   if (typeof started === "string") return failed(started);
   const { child } = started;
@@ -461,12 +499,27 @@ const PYTHON_EQUIVALENT: Record<string, string> = {
   forking: "forking",
 };
 
+/** The built load generators: the plain one, and the OpenSSL one when it could be built. */
+interface Loadgens {
+  plain: string;
+  tls: string | null;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const workloads = WORKLOADS.filter((w) => options.workloads.includes(w.name));
-  console.log("building: tsc (Node runs dist/) and the load generator");
+  let workloads = WORKLOADS.filter((w) => options.workloads.includes(w.name));
+  console.log("building: tsc (Node runs dist/) and the load generators");
   execFileSync(bin("tsc"), ["-p", root], { stdio: "inherit" });
-  const loadgen = buildLoadgen();
+  const plain = buildLoadgen("loadgen");
+  if (plain === null) throw new Error("the load generator must build: a C compiler is needed");
+  const loadgens: Loadgens = {
+    plain,
+    tls: workloads.some((w) => w.transport === "tls") ? buildLoadgen("tls_loadgen") : null,
+  };
+  if (loadgens.tls === null && workloads.some((w) => w.transport === "tls")) {
+    console.log(`leaving out ${TLS_WORKLOADS.join(", ")}: install libssl-dev to run them`);
+    workloads = workloads.filter((w) => w.transport !== "tls");
+  }
   const all = contenders(options);
   const samples = new Map<string, Sample[]>();
   const key = (c: Contender, w: Workload) => `${c.name}|${w.name}`;
@@ -474,7 +527,7 @@ async function main(): Promise<void> {
     const field = all.filter((c) => applies(c, workload));
     for (let repeat = 0; repeat < options.repeats; repeat++) {
       for (const contender of field) {
-        const sample = await measure(loadgen, contender, workload, options.seconds);
+        const sample = await measure(loadgens, contender, workload, options.seconds);
         const list = samples.get(key(contender, workload)) ?? [];
         list.push(sample);
         samples.set(key(contender, workload), list);
@@ -503,7 +556,9 @@ async function main(): Promise<void> {
     "the same runtime's raw server, and sync mode (one connection at a time) with the raw server that also serves one",
     'connection at a time (raw serial), where several connections compete. "raw awaits" is the raw server in the shape',
     "of a handler that awaits each read and each write, and nothing else (Bun and Node; Deno's raw server has that shape",
-    'already). "vs CPython" compares with the matching `socketserver` class (async with ThreadingTCPServer).',
+    'already). "vs CPython" compares with the matching `socketserver` class (async with ThreadingTCPServer). Over TLS',
+    '"raw" is a `node:tls` server on the same runtime (the engine this library uses), "native TLS" the runtime\'s own',
+    "listener (`Deno.listenTls`, `Bun.listen({ tls })`), CPython the same classes with `ssl`.",
     "",
   );
   for (const workload of workloads) {

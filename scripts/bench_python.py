@@ -1,12 +1,16 @@
 """CPython's socketserver under the same workloads as scripts/bench.ts.
 
 python3 scripts/bench_python.py MODE TRANSPORT HANDLER ADDRESS
-MODE sync|threading|forking, TRANSPORT tcp|udp|unix, HANDLER echo|cpu, ADDRESS a port or a unix path.
+MODE sync|threading|forking, TRANSPORT tcp|udp|unix|tls, HANDLER echo|cpu, ADDRESS a port or a unix path.
+`tls` is TCP with the `ssl` module and the test certificate of tests/fixtures/tls: get_request() wraps each connection
+without handshaking, so that the handshake runs in the handler's thread or child (wrapping the listening socket would
+run it inside accept(), one at a time).
 """
 import hashlib
 import os
 import signal
 import socketserver
+import ssl
 import sys
 
 mode, transport, handler, where = (sys.argv[1:] + ["sync", "tcp", "echo", "0"][len(sys.argv) - 1:])[:4]
@@ -45,12 +49,36 @@ classes = {
     ("forking", "unix"): getattr(socketserver, "ForkingUnixStreamServer", None)
     or type("ForkingUnixStreamServer", (socketserver.ForkingMixIn, socketserver.UnixStreamServer), {}),
 }
-Server = classes[(mode, transport)]
+if transport == "tls":
+    fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "tls")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(fixtures, "server.pem"), os.path.join(fixtures, "server.key"))
+
+    class HandshakingLineEcho(LineEcho):
+        def setup(self):
+            self.request.do_handshake()
+            super().setup()
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    Server = type("TLS" + classes[(mode, "tcp")].__name__, (classes[(mode, "tcp")],), {"get_request": get_request})
+else:
+    Server = classes[(mode, transport)]
 Server.allow_reuse_address = True
 Server.request_queue_size = 4096
 Server.daemon_threads = True
 Server.max_packet_size = 65535
-Handler = DatagramEcho if transport == "udp" else CpuHash if handler == "cpu" else LineEcho
+Handler = (
+    DatagramEcho
+    if transport == "udp"
+    else HandshakingLineEcho
+    if transport == "tls"
+    else CpuHash
+    if handler == "cpu"
+    else LineEcho
+)
 address = where if transport == "unix" else ("127.0.0.1", int(where))
 if transport == "unix" and os.path.exists(where):
     os.unlink(where)

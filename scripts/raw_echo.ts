@@ -14,6 +14,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import process from "node:process";
+import { awaitingEcho, serialTurns } from "./raw_echo_shapes.ts";
 
 // deno-lint-ignore no-explicit-any
 const runtime = globalThis as any;
@@ -154,55 +155,4 @@ if (runtime.Deno) {
   };
   if (transport === "unix") server.listen(where, ready);
   else server.listen(port, "127.0.0.1", ready);
-}
-
-/** One connection served at a time: the others are paused (left unread) until the one being served closes. */
-function serialTurns<S extends { pause(): void; resume(): void }>(): { arrive(s: S): void; leave(s: S): void } {
-  const waiting: S[] = [];
-  let current: S | null = null;
-  return {
-    arrive(s) {
-      if (current === null) current = s;
-      else {
-        s.pause();
-        waiting.push(s);
-      }
-    },
-    leave(s) {
-      if (s !== current) {
-        const index = waiting.indexOf(s);
-        if (index >= 0) waiting.splice(index, 1);
-        return;
-      }
-      current = waiting.shift() ?? null;
-      current?.resume();
-    },
-  };
-}
-
-/**
- * An echo in the shape of a handler — `for (;;) { const line = await rfile.readline(); await wfile.write(line); }` —
- * on a raw socket: each item from the socket's callback settles a parked read, and a loop awaits it, then awaits its
- * echo. Returns the function the callback feeds items to; `null` stops the loop.
- */
-function awaitingEcho<T>(echo: (item: T) => Promise<unknown>): (item: T | null) => void {
-  const queued: Array<T | null> = [];
-  let wake: ((item: T | null) => void) | null = null;
-  const read = (): Promise<T | null> => {
-    if (queued.length > 0) return Promise.resolve(queued.shift()!);
-    return new Promise((resolve) => (wake = resolve));
-  };
-  void (async () => {
-    for (;;) {
-      const item = await read();
-      if (item === null) return;
-      await echo(item);
-    }
-  })();
-  return (item) => {
-    const resolve = wake;
-    if (resolve === null) return void queued.push(item);
-    wake = null;
-    resolve(item);
-  };
 }

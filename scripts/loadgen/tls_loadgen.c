@@ -1,4 +1,5 @@
-// TLS load generator for scripts/bench_tls.ts: CONNS threads, each on a blocking OpenSSL connection.
+// TLS load generator for scripts/bench.ts (workloads tls16, tlsconnect): CONNS threads, each on a blocking
+// OpenSSL connection.
 //   echo:    one TLS connection per thread; a 64-byte line, wait for it back, again (persistent echo)
 //   connect: per operation a new TCP connection and a full TLS 1.3 handshake (no session resumption), one line echoed,
 //            then close (connect per request)
