@@ -212,6 +212,9 @@ class NodeTlsContext implements TlsContext {
     }
     const unixPath = typeof socket.localAddress === "string" ? socket.localAddress : undefined;
     const raw = socket.takeOver();
+    // TLS writes whole records, so Nagle only delays: the handshake's last flight and the session tickets wait for the
+    // peer's delayed ACK (40 ms per connection, seen in forking mode's children). Handlers may still turn it back on.
+    if (unixPath === undefined) raw.setNoDelay(true);
     const config = this.#config;
     return new Promise<SecuredSocket>((resolve, reject) => {
       const timer = setTimeout(() => {
