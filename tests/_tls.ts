@@ -74,7 +74,8 @@ export async function tlsExchange(
   ], { stdio: ["ignore", "pipe", "inherit"] });
   let output = "";
   client.stdout.on("data", (chunk) => (output += chunk));
-  await within(15_000, new Promise((resolve) => client.once("exit", resolve)), "the TLS exchange client");
+  // "close", not "exit": on Deno, exit may come before the child's stdout has been read to its end.
+  await within(15_000, new Promise((resolve) => client.once("close", resolve)), "the TLS exchange client");
   const result = JSON.parse(output) as { received: string; error?: string };
   if (result.error !== undefined) throw Object.assign(new Error(`TLS client: ${result.error}`), { code: result.error });
   return result.received;

@@ -100,7 +100,8 @@ async function startTlsClient(
   ], { stdio: ["ignore", "pipe", "inherit"] });
   let output = "";
   client.stdout.on("data", (chunk) => (output += chunk));
-  await within(15_000, new Promise((resolve) => client.once("exit", resolve)), "the STARTTLS client");
+  // "close", not "exit": on Deno, exit may come before the child's stdout has been read to its end.
+  await within(15_000, new Promise((resolve) => client.once("close", resolve)), "the STARTTLS client");
   return JSON.parse(output);
 }
 
