@@ -51,8 +51,6 @@ export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer | string;
  * steal bytes from each other.
  */
 export class Connection {
-  /** The buffered reader over everything this connection receives. */
-  readonly reader: BufferedReader;
   /** Milliseconds a `sendAll()` may wait for the peer to take bytes; `null` waits forever. */
   timeout: number | null = null;
   /**
@@ -72,6 +70,8 @@ export class Connection {
   #closed = false;
   // Where input goes instead of the reader, once a consumer took it over (see divert()).
   #tap: StreamSocketEvents | null = null;
+  // Made on first use: a protocol handler takes the input over at once, and 10,000 idle ones should not each hold one.
+  #reader: BufferedReader | undefined;
   // Made on first use: most connections are never awaited, and 10,000 idle ones should not each hold a promise.
   #closedPromise: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
@@ -84,7 +84,6 @@ export class Connection {
   constructor(socket: StreamSocket) {
     this.#socket = socket;
     this.#tls = socket.tls ?? null;
-    this.reader = new BufferedReader(socket);
     socket.attach(this.#events = new ConnectionEvents(this));
   }
 
@@ -114,11 +113,11 @@ export class Connection {
         // A proxy's own connection (a PROXY protocol LOCAL header: a health check) ends with a reset once it has its
         // answer: that is its end of input, not a failure of the handler.
         if (connection.proxyHeader?.command === "LOCAL" && (error as { code?: unknown }).code === "ECONNRESET") {
-          connection.reader.end();
+          connection.#readerOfInput()?.end();
           return;
         }
         connection.#error ??= error;
-        connection.reader.fail(error);
+        connection.#readerOfInput()?.fail(error);
         connection.#rejectWriters(error);
         connection.#tap?.error(error);
       }
@@ -132,7 +131,7 @@ export class Connection {
       close(): void {
         const connection = this.#connection;
         connection.#closed = true;
-        connection.reader.end();
+        connection.#readerOfInput()?.end();
         connection.#rejectWriters(connection.#error);
         connection.#resolveClosed?.();
         connection.#tap?.close();
@@ -238,6 +237,25 @@ export class Connection {
    */
   get socket(): StreamSocket {
     return this.#socket;
+  }
+
+  /** The buffered reader over everything this connection receives (made on first use). */
+  get reader(): BufferedReader {
+    return this.#reader ??= new BufferedReader(this.#socket);
+  }
+
+  /**
+   * True when the reader holds input that came before {@link Connection.divert}: bytes, the end, or an error — what a
+   * consumer that takes the input over must take first.
+   */
+  get hasHeldInput(): boolean {
+    const reader = this.#reader;
+    return reader !== undefined && (reader.buffered > 0 || reader.atEnd);
+  }
+
+  /** The reader, where input still goes to it (or it holds some already); `undefined` once diverted without one. */
+  #readerOfInput(): BufferedReader | undefined {
+    return this.#tap === null ? this.reader : this.#reader;
   }
 
   /**

@@ -156,9 +156,8 @@ export class StreamTransport {
     });
     const connection = this.#connection;
     connection.divert(new TransportEvents(this));
-    const reader = connection.reader;
     // Bytes (or the end) that came before the protocol did, as in sync mode, a worker, or a child: they go first.
-    const leftover = reader.buffered > 0 || reader.atEnd;
+    const leftover = connection.hasHeldInput;
     if (leftover) {
       this.#state |= REPLAYING;
       this.#held = [];
