@@ -9,8 +9,10 @@ import { ClientErrorLog, isClientError } from "./client_errors.ts";
 import { ServerStateError } from "./errors.ts";
 import { checkOptions, checkSettings } from "./server_options.ts";
 import { RESOLVED } from "./resolved.ts";
+import { installDeliverySetter, type RequestDelivery } from "./request_delivery.ts";
 import { failureKind, retryDelay } from "./retry_backoff.ts";
-import type { Runtime } from "./transport.ts";
+import type { Runtime, SocketAddress } from "./transport.ts";
+import { formatAddress } from "./address.ts";
 
 /** Options every server takes. Each may also be set as a subclass field or getter; a constructor option wins. */
 export interface BaseServerOptions {
@@ -44,71 +46,6 @@ interface ActiveRequest<Request, ClientAddress> extends HandlerSequel<void> {
   readonly request: Request;
   readonly clientAddress: ClientAddress;
   task: Promise<void>;
-}
-
-/** How `serveForever()` takes requests by callback (see {@link offerRequestDelivery}). */
-interface RequestDelivery<Request, ClientAddress> {
-  /** The `getRequest()` the delivery stands in for: a server that overrides it keeps taking requests through it. */
-  // deno-lint-ignore no-explicit-any
-  readonly getRequest: BaseServer<Request, ClientAddress, any>["getRequest"];
-  /**
-   * Hands each new request to `deliver` as it arrives, in the runtime's own callback; calls `failed` when what arrived
-   * could not be made a request, `ended` when the socket closes. `false` when it cannot start now (an `accept()` or
-   * `receive()` is pending, or the socket is closed).
-   */
-  start(
-    deliver: (request: Request, clientAddress: ClientAddress) => void,
-    failed: (error: unknown) => void,
-    ended: () => void,
-  ): boolean;
-  /** Stops delivering: requests wait in the socket again. */
-  stop(): void;
-}
-
-/** A socket that can hand over what arrives by callback, as `StreamListener.deliverTo` and `DatagramSocket.deliverTo`. */
-export interface DeliveringSource<Item> {
-  /** See `StreamListener.deliverTo`. */
-  deliverTo?(sink: ((item: Item | null) => void) | null): boolean;
-}
-
-/** Sets a server's {@link RequestDelivery}; defined inside `BaseServer` to reach its private state. */
-let setDelivery: <Request, ClientAddress>(
-  // deno-lint-ignore no-explicit-any
-  server: BaseServer<Request, ClientAddress, any>,
-  delivery: RequestDelivery<Request, ClientAddress> | undefined,
-) => void;
-
-/**
- * For socket servers, once bound: lets `serveForever()` take requests from `source` by callback, where the adapter can
- * (`deliverTo`), instead of a promise per request from `getRequest()`. `toRequest` turns what the source hands over
- * into a request and passes it on (or not: an oversized datagram is reported instead). Never used while `getRequest`
- * is overridden (the override decides where requests come from: `ownGetRequest` is the method the delivery stands in
- * for), nor when `serviceActions()` is (it runs between requests).
- */
-export function offerRequestDelivery<Request, ClientAddress, Item>(
-  // deno-lint-ignore no-explicit-any
-  server: BaseServer<Request, ClientAddress, any>,
-  source: DeliveringSource<Item>,
-  // deno-lint-ignore no-explicit-any
-  ownGetRequest: BaseServer<Request, ClientAddress, any>["getRequest"],
-  toRequest: (item: Item, deliver: (request: Request, clientAddress: ClientAddress) => void) => void,
-): void {
-  const deliverTo = source.deliverTo?.bind(source);
-  if (deliverTo === undefined) return setDelivery(server, undefined);
-  setDelivery(server, {
-    getRequest: ownGetRequest,
-    start: (deliver, failed, ended) =>
-      deliverTo((item) => {
-        if (item === null) return ended();
-        // This runs in the runtime's callback, where a throw would end the process.
-        try {
-          toRequest(item, deliver);
-        } catch (error) {
-          failed(error);
-        }
-      }),
-    stop: () => void deliverTo(null),
-  });
 }
 
 /** What {@link BaseServer}'s `#serveDelivered` ends with: stop, the source ended, pull instead, or wait for this. */
@@ -188,7 +125,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     this.prototype.timeout = null;
     this.prototype.blockOnClose = true;
     this.prototype.drainTimeout = null;
-    setDelivery = (server, delivery) => void (server.#delivery = delivery);
+    installDeliverySetter((server, delivery) => void (server.#delivery = delivery));
     ServedRequest = class<Request, ClientAddress> implements ActiveRequest<Request, ClientAddress> {
       readonly request: Request;
       readonly clientAddress: ClientAddress;
@@ -837,10 +774,8 @@ function isConstructor(value: unknown): boolean {
   }
 }
 
+/** A client address for a log line: a socket address as `formatAddress` writes it, anything else as a string. */
 function describeAddress(address: unknown): string {
-  if (Array.isArray(address) && address.length === 2) {
-    const [host, port] = address;
-    return String(host).includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-  }
-  return typeof address === "string" ? (address === "" ? "(unnamed)" : address) : String(address);
+  const socketAddress = typeof address === "string" || (Array.isArray(address) && address.length === 2);
+  return socketAddress ? formatAddress(address as SocketAddress) : String(address);
 }

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { BaseServer, type BaseServerOptions, offerRequestDelivery, type RequestEntry } from "./base_server.ts";
+import { BaseServer, type BaseServerOptions, type RequestEntry } from "./base_server.ts";
+import { offerRequestDelivery } from "./request_delivery.ts";
 import type { RequestHandlerClass } from "./base_request_handler.ts";
 import { formatAddress } from "./address.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
