@@ -255,6 +255,8 @@ async function main(): Promise<void> {
         : failures.get(key(contender, workload.transport)) ?? list.find((s) => s.note !== undefined)?.note,
     };
   };
+  // Calls per second of the server's own CPU time (all its threads; a forking server's children are not counted).
+  const perCpu = (m: { rate: number; cpu: number }): number => m.cpu > 0 ? m.rate / m.cpu : NaN;
   const libtirpc = all[0];
   const lines: string[] = [];
   lines.push("# RPC benchmark results", "");
@@ -269,8 +271,9 @@ async function main(): Promise<void> {
     "Program 0x20000099 of `examples/calc.x`. libtirpc (rpcgen) is the server rpcgen generates, built with gcc against",
     "libtirpc, one thread in `svc_run`; raw is `scripts/raw_rpc.ts`, the runtime's socket API answering each call with",
     "a pre-encoded reply (no library, no decoding beyond the XID and ADD's two integers): the bound of any server on",
-    "that runtime. Every reply is checked by the load generator (XID, accept_stat, ADD's sum). Compare ratios, never",
-    "absolute numbers across runs.",
+    'that runtime. Every reply is checked by the load generator (XID, accept_stat, ADD\'s sum). "per CPU-s" divides',
+    "calls per second by the server's CPU time (all its threads): the cost of a call, less sensitive than the rate to",
+    "how much of a shared machine a server got. Compare ratios, never absolute numbers across runs.",
     "",
   );
   for (const runtime of options.runtimes) {
@@ -279,34 +282,40 @@ async function main(): Promise<void> {
     lines.push(
       `| workload | libtirpc calls/s | raw calls/s | ${modes.map((m) => `${m} calls/s`).join(" | ")} | ${
         modes.map((m) => `${m} ÷ libtirpc`).join(" | ")
-      } | ${modes.map((m) => `${m} ÷ raw`).join(" | ")} | raw ÷ libtirpc |`,
+      } | ${modes.map((m) => `${m} ÷ raw`).join(" | ")} | raw ÷ libtirpc | ${
+        modes.map((m) => `${m} ÷ libtirpc per CPU-s`).join(" | ")
+      } |`,
     );
-    lines.push(`|---|${"---:|".repeat(3 + 3 * modes.length)}`);
+    lines.push(`|---|${"---:|".repeat(3 + 4 * modes.length)}`);
     const raw = all.find((c) => c.runtime === runtime && c.mode === "raw");
     for (const workload of options.workloads) {
       const base = med(libtirpc, workload).rate;
       const rawRate = med(raw, workload).rate;
-      const rates = modes.map((mode) => med(all.find((c) => c.runtime === runtime && c.mode === mode), workload).rate);
+      const ours = modes.map((mode) => med(all.find((c) => c.runtime === runtime && c.mode === mode), workload));
+      const rates = ours.map((m) => m.rate);
+      const baseEfficiency = perCpu(med(libtirpc, workload));
       lines.push(
         `| ${workload.name} | ${fmt(base)} | ${fmt(rawRate)} | ${rates.map((r) => fmt(r)).join(" | ")} | ${
           rates.map((r) => ratio(r, base)).join(" | ")
-        } | ${rates.map((r) => ratio(r, rawRate)).join(" | ")} | ${ratio(rawRate, base)} |`,
+        } | ${rates.map((r) => ratio(r, rawRate)).join(" | ")} | ${ratio(rawRate, base)} | ${
+          ours.map((m) => ratio(perCpu(m), baseEfficiency)).join(" | ")
+        } |`,
       );
     }
     lines.push("");
   }
   for (const workload of options.workloads) {
     lines.push(`## ${workload.name}: ${workload.what}`, "");
-    lines.push("| server | calls/s | p50 ms | p99 ms | server CPU | ÷ libtirpc |");
-    lines.push("|---|---:|---:|---:|---:|---:|");
+    lines.push("| server | calls/s | p50 ms | p99 ms | server CPU | calls per CPU-s | ÷ libtirpc |");
+    lines.push("|---|---:|---:|---:|---:|---:|---:|");
     const base = med(libtirpc, workload).rate;
     for (const contender of all) {
       const m = med(contender, workload);
       const rate = Number.isFinite(m.rate) ? fmt(m.rate) : `failed: ${m.note ?? "?"}`;
       lines.push(
         `| ${contender.name} | ${rate} | ${fmt(m.p50, 3)} | ${fmt(m.p99, 3)} | ${fmt(m.cpu * 100)}% | ${
-          contender === libtirpc ? "" : ratio(m.rate, base)
-        } |`,
+          fmt(perCpu(m))
+        } | ${contender === libtirpc ? "" : ratio(m.rate, base)} |`,
       );
     }
     lines.push("");
