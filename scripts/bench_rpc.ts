@@ -5,7 +5,8 @@
  * all in one run.
  *
  * `npm run bench:rpc [-- --quick] [--runtimes deno,bun,node] [--modes async,sync,threading,forking]
- * [--workloads tcp-null,tcp-add,udp-null,udp-add] [--seconds 2] [--repeats 3] [--depth 1]` (or `deno task bench:rpc`).
+ * [--workloads tcp-null,tcp-add,udp-null,udp-add] [--seconds 2] [--repeats 3] [--depth 1]` (or
+ * `deno run -A scripts/bench_rpc.ts …`, which builds `dist/` for Node first).
  * Workloads: NULL and ADD calls over 16 TCP connections, each keeping `--depth` calls in flight (default 1: a call,
  * its reply, the next call), and over UDP from 16 client sockets, one call in flight each. The load comes from
  * `scripts/loadgen/rpc_loadgen.c` (single-threaded epoll, calls encoded once, each reply's XID, accept_stat and ADD's
