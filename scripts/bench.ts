@@ -14,16 +14,28 @@
  *
  * @module
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
-
-const here = fileURLToPath(new URL(".", import.meta.url));
-const root = here.includes("/dist/") ? join(here, "..", "..") : join(here, "..");
-const bin = (name: string): string => join(root, "node_modules", ".bin", name);
+import {
+  bin,
+  buildC,
+  cpuModel,
+  fmt,
+  median,
+  memory,
+  navigatorCores,
+  openDescriptors,
+  procStat,
+  ratio,
+  root,
+  runLoadgen,
+  sleep,
+  startServer,
+  stopServer,
+} from "./_bench.ts";
 
 interface Options {
   quick: boolean;
@@ -321,97 +333,6 @@ interface Sample {
   note?: string;
 }
 
-/** Builds a load generator of `scripts/loadgen/` with the machine's C compiler; `null` when that fails. */
-function buildLoadgen(name: "loadgen" | "tls_loadgen"): string | null {
-  const dir = join(tmpdir(), "sockserve-bench");
-  mkdirSync(dir, { recursive: true });
-  const out = join(dir, name);
-  const libraries = name === "tls_loadgen" ? ["-lssl", "-lcrypto", "-lpthread"] : [];
-  try {
-    execFileSync("cc", ["-O2", "-o", out, join(root, "scripts", "loadgen", `${name}.c`), ...libraries], {
-      stdio: ["ignore", "inherit", "pipe"],
-    });
-    return out;
-  } catch (error) {
-    const stderr = String((error as { stderr?: Buffer }).stderr ?? "").trim().split("\n")[0];
-    console.log(`cannot build scripts/loadgen/${name}.c: ${stderr}`);
-    return null;
-  }
-}
-
-function procStat(pid: number): { cpuTicks: number } | null {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return { cpuTicks: Number(fields[11]) + Number(fields[12]) };
-  } catch {
-    return null;
-  }
-}
-
-function openDescriptors(pid: number): number {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return 0;
-  }
-}
-
-function memory(pid: number, key: "VmHWM" | "VmRSS"): number {
-  try {
-    const match = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${key}:\\s+(\\d+) kB`));
-    return match ? Number(match[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function startServer(command: string[]): Promise<{ child: ChildProcess; address: string } | string> {
-  const child = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: root });
-  let output = "";
-  let errors = "";
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (errors += chunk));
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    const match = output.match(/listening on (\S+)/);
-    if (match) return { child, address: match[1] };
-    if (child.exitCode !== null) return `exited ${child.exitCode}: ${errors.trim().split("\n").pop() ?? ""}`;
-    await sleep(20);
-  }
-  await stopServer(child);
-  return "did not start in 20 s";
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  if (await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])) return;
-  child.kill("SIGKILL");
-  await exited;
-}
-
-function runLoadgen(
-  loadgen: string,
-  args: string[],
-  onConnected?: (stopLoadgen: () => void) => void,
-): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(loadgen, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-      if (onConnected && output.includes("connected")) {
-        onConnected(() => child.kill("SIGTERM"));
-        onConnected = undefined;
-      }
-    });
-    child.on("exit", () => resolve(output.trim()));
-  });
-}
-
 async function measure(loadgens: Loadgens, contender: Contender, workload: Workload, seconds: number): Promise<Sample> {
   const failed = (note: string): Sample => ({
     value: NaN,
@@ -475,22 +396,6 @@ async function measure(loadgens: Loadgens, contender: Contender, workload: Workl
   }
 }
 
-function median(values: number[]): number {
-  const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (finite.length === 0) return NaN;
-  const middle = finite.length >> 1;
-  return finite.length % 2 ? finite[middle] : (finite[middle - 1] + finite[middle]) / 2;
-}
-
-const fmt = (value: number, digits = 0): string =>
-  Number.isFinite(value)
-    ? value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : "–";
-const ratio = (
-  a: number,
-  b: number,
-): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
-
 /** The CPython class each mode is compared with. */
 const PYTHON_EQUIVALENT: Record<string, string> = {
   sync: "sync",
@@ -498,6 +403,16 @@ const PYTHON_EQUIVALENT: Record<string, string> = {
   threading: "threading",
   forking: "forking",
 };
+
+/** Builds the OpenSSL load generator; `null` (said so) where it cannot be built, as without `libssl-dev`. */
+function buildTlsLoadgen(): string | null {
+  try {
+    return buildC("tls_loadgen", ["scripts/loadgen/tls_loadgen.c"], ["-lssl", "-lcrypto", "-lpthread"]);
+  } catch {
+    console.log("cannot build scripts/loadgen/tls_loadgen.c (its error is above)");
+    return null;
+  }
+}
 
 /** The built load generators: the plain one, and the OpenSSL one when it could be built. */
 interface Loadgens {
@@ -510,11 +425,10 @@ async function main(): Promise<void> {
   let workloads = WORKLOADS.filter((w) => options.workloads.includes(w.name));
   console.log("building: tsc (Node runs dist/) and the load generators");
   execFileSync(bin("tsc"), ["-p", root], { stdio: "inherit" });
-  const plain = buildLoadgen("loadgen");
-  if (plain === null) throw new Error("the load generator must build: a C compiler is needed");
+  const plain = buildC("loadgen", ["scripts/loadgen/loadgen.c"]);
   const loadgens: Loadgens = {
     plain,
-    tls: workloads.some((w) => w.transport === "tls") ? buildLoadgen("tls_loadgen") : null,
+    tls: workloads.some((w) => w.transport === "tls") ? buildTlsLoadgen() : null,
   };
   if (loadgens.tls === null && workloads.some((w) => w.transport === "tls")) {
     console.log(`leaving out ${TLS_WORKLOADS.join(", ")}: install libssl-dev to run them`);
@@ -608,23 +522,7 @@ async function main(): Promise<void> {
   writeFileSync(join(root, "bench", options.partial ? "RESULTS-partial.md" : "RESULTS.md"), report + "\n");
 }
 
-function cpuModel(): string {
-  try {
-    return readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
-  } catch {
-    return "unknown CPU";
-  }
-}
-
-function navigatorCores(): number {
-  try {
-    return readFileSync("/proc/cpuinfo", "utf8").split("\n").filter((l) => l.startsWith("processor")).length;
-  } catch {
-    return NaN;
-  }
-}
-
 if (!existsSync(join(root, "scripts", "loadgen", "loadgen.c"))) {
-  throw new Error(`cannot find the repository root from ${here}`);
+  throw new Error(`cannot find the repository root: ${root}`);
 }
 await main();

@@ -15,7 +15,7 @@ import { XdrError } from "../xdr/error.ts";
 import { AUTH_NONE, type OpaqueAuth } from "./auth.ts";
 import { encodeCall, parseReply } from "./message.ts";
 import type { ProcedureSpec, ProgramSpec, VersionSpec } from "./program.ts";
-import { DEFAULT_MAX_RECORD_SIZE, frameRecord, readRecord, type RecordLimits } from "./record.ts";
+import { DEFAULT_MAX_RECORD_SIZE, frameRecord, type RecordLimits, RecordReader } from "./record.ts";
 
 /** Where an {@link RpcClient} connects. */
 export type RpcClientTarget =
@@ -164,9 +164,10 @@ export class RpcClient {
   }
 
   async #receiveRecords(connection: Connection, limits: RecordLimits): Promise<void> {
+    const records = new RecordReader(connection.reader, limits);
     try {
       for (;;) {
-        const record = await readRecord(connection.reader, limits);
+        const record = await records.next();
         if (record === null) break;
         this.#deliver(record);
       }
@@ -174,6 +175,8 @@ export class RpcClient {
     } catch (error) {
       connection.abort();
       this.#fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      records.close();
     }
   }
 

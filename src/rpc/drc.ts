@@ -70,11 +70,9 @@ export class DuplicateRequestCache {
    */
   check(data: Uint8Array, from: SocketAddress | null): "new" | "drop" | Uint8Array {
     if (data.length < 24 || from === null) return "new";
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    if (view.getUint32(4) !== 0) return "new";
-    const client = formatAddress(from);
-    const xid = view.getUint32(0);
-    const key = `${client} ${xid} ${view.getUint32(12)} ${view.getUint32(16)} ${view.getUint32(20)}`;
+    if (word(data, 4) !== 0) return "new";
+    const waitingKey = `${formatAddress(from)} ${word(data, 0)}`;
+    const key = `${waitingKey} ${word(data, 12)} ${word(data, 16)} ${word(data, 20)}`;
     const now = Date.now();
     const found = this.#entries.get(key);
     if (found !== undefined && now - found.at <= this.#maxAge) {
@@ -88,7 +86,7 @@ export class DuplicateRequestCache {
     if (found !== undefined) this.#remove(found);
     const entry: Entry = { key, at: now, reply: null };
     this.#entries.set(key, entry);
-    this.#waiting.set(`${client} ${xid}`, entry);
+    this.#waiting.set(waitingKey, entry);
     this.#trim(now);
     return "new";
   }
@@ -96,15 +94,15 @@ export class DuplicateRequestCache {
   /** Remembers the reply of a call that is waiting for one. */
   recordReply(reply: Uint8Array, to: SocketAddress): void {
     if (reply.length < 8) return;
-    const xid = new DataView(reply.buffer, reply.byteOffset, reply.byteLength).getUint32(0);
-    const waitingKey = `${formatAddress(to)} ${xid}`;
+    const waitingKey = `${formatAddress(to)} ${word(reply, 0)}`;
     const entry = this.#waiting.get(waitingKey);
     if (entry === undefined) return;
     this.#waiting.delete(waitingKey);
     if (!this.#entries.has(entry.key)) return;
     entry.reply = reply.slice();
     this.#bytes += entry.reply.length;
-    this.#trim(Date.now());
+    // The entry counts already (check() trimmed for it): only its bytes can break a bound now.
+    if (this.#bytes > this.#maxBytes) this.#trim(Date.now());
   }
 
   /** The calls remembered. */
@@ -131,6 +129,11 @@ export class DuplicateRequestCache {
       }
     }
   }
+}
+
+/** The big-endian unsigned 32-bit word at `offset`. */
+function word(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
 }
 
 /** A datagram socket that answers retransmissions from a cache and records the replies sent. */

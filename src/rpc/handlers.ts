@@ -10,7 +10,7 @@ import { MAX_UDP_REPLY_IPV4, MAX_UDP_REPLY_IPV6 } from "./constants.ts";
 import { Dispatcher, type DispatchOptions } from "./dispatch.ts";
 import type { RpcCallContext, RpcProgram } from "./program.ts";
 import type { TlsInfo } from "../tls/info.ts";
-import { DEFAULT_RECORD_LIMITS, readRecord, type RecordLimits } from "./record.ts";
+import { DEFAULT_RECORD_LIMITS, type RecordLimits, RecordReader } from "./record.ts";
 
 /** What an RPC handler class carries: the programs it serves. */
 export interface RpcHandlerClass {
@@ -120,16 +120,23 @@ export class RpcStreamHandler<Server = unknown> extends StreamRequestHandler<Ser
       authenticate: (call) => this.authenticate(call),
       reportError: (error) => sink.report(error),
     };
+    const records = new RecordReader(this.rfile, limits);
     try {
       for (;;) {
-        const record = await readRecord(this.rfile, limits);
+        // Awaited only when pending: a pipelined call buffered already, a procedure that returns at once and a reply
+        // the transport takes cost no promise turn each.
+        let record = records.next();
+        if (record instanceof Promise) record = await record;
         if (record === null) break;
-        const reply = await dispatcher.dispatch(record, options);
-        if (reply !== null) await connection.sendAll(reply);
+        let reply = dispatcher.dispatch(record, options);
+        if (reply instanceof Promise) reply = await reply;
+        if (reply !== null && !connection.write(reply)) await connection.drained();
       }
     } catch {
       // A broken record, a limit, an idle connection or a peer gone: close; the server goes on.
       connection.abort();
+    } finally {
+      records.close();
     }
     if (sink.failed) throw sink.first;
   }

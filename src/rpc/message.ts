@@ -82,19 +82,38 @@ function start(framed: boolean, capacity = 64): XdrWriter {
   return writer;
 }
 
+/**
+ * The writer every reply is encoded in, reused: a reply is copied out of it at the end, so that a reply costs one
+ * array of its exact size. Replaced after a reply longer than {@link KEEP_REPLY_WRITER}, so as not to hold its memory.
+ */
+let replyWriter = new XdrWriter(256);
+const KEEP_REPLY_WRITER = 64 * 1024;
+
+/** Starts a reply in the shared writer, leaving 4 bytes for a record-marking header when `framed`. */
+function startReply(framed: boolean): XdrWriter {
+  const writer = replyWriter;
+  writer.truncate(0);
+  if (framed) writer.uint32(0);
+  return writer;
+}
+
 /** Finishes a message: fills in the record-marking header (one last fragment) when `framed`. */
 export function finishMessage(writer: XdrWriter, framed: boolean): Uint8Array {
   if (framed) writer.patchUint32(0, (0x8000_0000 | (writer.length - 4)) >>> 0);
-  return writer.bytes();
+  if (writer !== replyWriter) return writer.bytes();
+  const reply = writer.bytes().slice();
+  if (reply.length > KEEP_REPLY_WRITER) replyWriter = new XdrWriter(256);
+  return reply;
 }
 
 /**
- * Starts an accepted reply with `stat` (the AUTH_NONE verifier) and returns the writer, for the results to follow.
+ * Starts an accepted reply with `stat` (the AUTH_NONE verifier) and returns the writer, for the results to follow. The
+ * writer is shared by every reply: write the results and call {@link finishMessage} before starting another reply.
  *
  * @param framed leave room for a record-marking header (stream transports)
  */
 export function acceptedReply(xid: number, stat: number, framed: boolean): XdrWriter {
-  const writer = start(framed);
+  const writer = startReply(framed);
   writer.uint32(xid);
   writer.uint32(MSG_TYPE.REPLY);
   writer.uint32(REPLY_STAT.MSG_ACCEPTED);
@@ -114,7 +133,7 @@ export function errorReply(xid: number, error: RpcError, framed: boolean): Uint8
     }
     return finishMessage(writer, framed);
   }
-  const writer = start(framed);
+  const writer = startReply(framed);
   writer.uint32(xid);
   writer.uint32(MSG_TYPE.REPLY);
   writer.uint32(REPLY_STAT.MSG_DENIED);

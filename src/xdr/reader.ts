@@ -26,7 +26,8 @@ export class XdrReader {
   maxDepth: number = DEFAULT_MAX_DEPTH;
   /** Current nesting of recursive types. */
   depth = 0;
-  readonly #view: DataView;
+  /** Made at the first 64-bit or floating-point read: 32-bit integers are read byte by byte, which is cheaper. */
+  #dataView: DataView | null = null;
 
   /**
    * Makes a reader over `bytes[offset, end)`.
@@ -43,7 +44,10 @@ export class XdrReader {
     this.bytes = bytes;
     this.offset = offset;
     this.end = end;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get #view(): DataView {
+    return this.#dataView ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 
   /** Bytes left to read. */
@@ -60,18 +64,20 @@ export class XdrReader {
 
   /** A signed 32-bit integer. */
   int32(): number {
-    this.need(4, "int");
-    const value = this.#view.getInt32(this.offset);
-    this.offset += 4;
-    return value;
+    const at = this.offset;
+    if (this.end - at < 4) this.need(4, "int");
+    const b = this.bytes;
+    this.offset = at + 4;
+    return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
   }
 
   /** An unsigned 32-bit integer. */
   uint32(): number {
-    this.need(4, "unsigned int");
-    const value = this.#view.getUint32(this.offset);
-    this.offset += 4;
-    return value;
+    const at = this.offset;
+    if (this.end - at < 4) this.need(4, "unsigned int");
+    const b = this.bytes;
+    this.offset = at + 4;
+    return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
   }
 
   /** A signed 64-bit integer. */

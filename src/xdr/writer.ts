@@ -12,7 +12,8 @@ const utf8 = new TextEncoder();
  */
 export class XdrWriter {
   #buffer: Uint8Array;
-  #view: DataView;
+  /** Made at the first 64-bit or floating-point write: 32-bit integers are written byte by byte, which is cheaper. */
+  #dataView: DataView | null = null;
   /** Bytes written so far. */
   length = 0;
 
@@ -23,7 +24,18 @@ export class XdrWriter {
    */
   constructor(capacity = 256) {
     this.#buffer = new Uint8Array(capacity);
-    this.#view = new DataView(this.#buffer.buffer);
+  }
+
+  get #view(): DataView {
+    return this.#dataView ??= new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.byteLength);
+  }
+
+  #put32(at: number, value: number): void {
+    const b = this.#buffer;
+    b[at] = value >>> 24;
+    b[at + 1] = value >>> 16;
+    b[at + 2] = value >>> 8;
+    b[at + 3] = value;
   }
 
   /** Makes room for `count` more bytes. */
@@ -35,26 +47,26 @@ export class XdrWriter {
     const grown = new Uint8Array(size);
     grown.set(this.#buffer.subarray(0, this.length));
     this.#buffer = grown;
-    this.#view = new DataView(grown.buffer);
+    this.#dataView = null;
   }
 
   /** A signed 32-bit integer. */
   int32(value: number): void {
     this.reserve(4);
-    this.#view.setInt32(this.length, value);
+    this.#put32(this.length, value);
     this.length += 4;
   }
 
   /** An unsigned 32-bit integer. */
   uint32(value: number): void {
     this.reserve(4);
-    this.#view.setUint32(this.length, value);
+    this.#put32(this.length, value);
     this.length += 4;
   }
 
   /** Overwrites the unsigned 32-bit integer at `offset` (a length or a record header written before its data). */
   patchUint32(offset: number, value: number): void {
-    this.#view.setUint32(offset, value);
+    this.#put32(offset, value);
   }
 
   /** A signed 64-bit integer. */
@@ -102,7 +114,7 @@ export class XdrWriter {
     const start = this.length;
     this.reserve(4 + value.length * 3 + 3);
     const { written } = utf8.encodeInto(value, this.#buffer.subarray(start + 4));
-    this.#view.setUint32(start, written);
+    this.#put32(start, written);
     const padded = written + ((4 - (written & 3)) & 3);
     this.#buffer.fill(0, start + 4 + written, start + 4 + padded);
     this.length = start + 4 + padded;
