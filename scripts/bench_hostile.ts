@@ -1,7 +1,8 @@
 /**
  * The hostile-client benchmark: a well-behaved client's echo latency (p50, p99) while an attack runs, against the
  * same with no attack, per runtime and mode, with the server's memory (PSS, workers and child processes included) and
- * CPU, in one run.
+ * CPU, in one run. Each measurement has a server of its own, so that an attack's aftermath (connections still queued)
+ * does not weigh on the next.
  *
  * `npm run bench:hostile [-- --quick] [--runtimes deno,bun,node] [--modes async,threading,forking]
  * [--attacks lineflood,slowloris,resets,connclose] [--seconds 4]`. The server is `examples/echo.ts` (its limits on:
@@ -198,62 +199,49 @@ async function runProbe(
   }
 }
 
-async function measureServer(runtime: string, mode: string, options: Options): Promise<Row[]> {
+/** One measurement on a server of its own (so that no attack's aftermath weighs on the next): at rest, or attacked. */
+async function measureOnce(runtime: string, mode: string, attack: string, options: Options): Promise<Row> {
   const command = serverCommand(runtime, mode);
   const server = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: root });
   const seen = collect(server);
-  const rows: Row[] = [];
-  const row = (attack: string, note: string): Row => ({
-    runtime,
-    mode,
-    attack,
-    probe: null,
-    rssRest: NaN,
-    rssPeak: NaN,
-    cpu: NaN,
-    note,
-  });
+  const row: Row = { runtime, mode, attack, probe: null, rssRest: NaN, rssPeak: NaN, cpu: NaN, note: "" };
+  let attacker: ChildProcess | undefined;
   try {
     if (!await waitForOutput(server, seen.output, /listening on \S+:\d+/, 20_000)) {
-      return [row("none", `server did not start: ${seen.errors().trim().split("\n").pop() ?? ""}`)];
+      return { ...row, note: `server did not start: ${seen.errors().trim().split("\n").pop() ?? ""}` };
     }
     const port = Number(/listening on \S+:(\d+)/.exec(seen.output())![1]);
     const pid = server.pid!;
-    await runProbe(pid, port, 1); // warm-up: workers started, code compiled
-    const rest = await runProbe(pid, port, options.seconds);
-    const rssRest = treeRss(pid);
-    rows.push({ ...row("none", ""), probe: rest.probe, rssRest, rssPeak: rest.rssPeak, cpu: rest.cpu });
-    for (const attack of options.attacks) {
-      if (ATTACK_MODES[attack] !== undefined && !ATTACK_MODES[attack]!.includes(mode)) continue;
-      const attacker = spawn(
-        "python3",
-        [PYTHON_TOOL, "attack", attack, "127.0.0.1", `${port}`, `${options.seconds + 15}`],
-        { stdio: ["ignore", "pipe", "pipe"] },
-      );
-      const attackSeen = collect(attacker);
-      const ready = await waitForOutput(attacker, attackSeen.output, /ready/, 15_000);
-      const rssBefore = treeRss(pid);
-      const underAttack = await runProbe(pid, port, options.seconds);
-      await stop(attacker);
-      const counts = attackSeen.output().trim().split("\n").pop() ?? "";
-      const alive = server.exitCode === null;
-      rows.push({
-        ...row(
-          attack,
-          `${ready ? "" : "attack not ready; "}${alive ? "" : "server died; "}${
-            underAttack.failure === undefined ? "" : `probe: ${underAttack.failure}; `
-          }${counts.replace(/^ready$/, "")}`,
-        ),
-        probe: underAttack.probe,
-        rssRest: rssBefore,
-        rssPeak: underAttack.rssPeak,
-        cpu: underAttack.cpu,
+    await runProbe(pid, port, 1); // warm-up: workers and children started, code compiled
+    let ready = true;
+    let counts = (): string => "";
+    if (attack !== "none") {
+      attacker = spawn("python3", [PYTHON_TOOL, "attack", attack, "127.0.0.1", `${port}`, `${options.seconds + 15}`], {
+        stdio: ["ignore", "pipe", "pipe"],
       });
-      if (!alive) break;
-      await sleep(1500); // the attack's connections are closed and noticed
+      const attackSeen = collect(attacker);
+      counts = () => attackSeen.output().trim().split("\n").pop()?.replace(/^ready$/, "") ?? "";
+      ready = await waitForOutput(attacker, attackSeen.output, /ready/, 15_000);
     }
+    const rssBefore = treeRss(pid);
+    const probed = await runProbe(pid, port, options.seconds);
+    if (attacker !== undefined) await stop(attacker);
+    const alive = server.exitCode === null;
+    const note = `${ready ? "" : "attack not ready; "}${alive ? "" : "server died; "}${
+      probed.failure === undefined ? "" : `probe: ${probed.failure}; `
+    }${counts()}`;
+    return { ...row, probe: probed.probe, rssRest: rssBefore, rssPeak: probed.rssPeak, cpu: probed.cpu, note };
   } finally {
+    if (attacker !== undefined) await stop(attacker);
     await stop(server);
+  }
+}
+
+async function measureServer(runtime: string, mode: string, options: Options): Promise<Row[]> {
+  const rows = [await measureOnce(runtime, mode, "none", options)];
+  for (const attack of options.attacks) {
+    if (ATTACK_MODES[attack] !== undefined && !ATTACK_MODES[attack]!.includes(mode)) continue;
+    rows.push(await measureOnce(runtime, mode, attack, options));
   }
   return rows;
 }
