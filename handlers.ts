@@ -61,12 +61,14 @@ export {
   ChildProcessError,
   ConnectionLimitError,
   DatagramTooLargeError,
+  ExitInWorkerError,
   HandlerLoadError,
   LineTooLongError,
   ServerStateError,
   SocketTimeoutError,
   UnsupportedError,
   WorkerExitedError,
+  WorkerFaultError,
 } from "./src/errors.ts";
 export { StartTlsError, TlsConfigError, TlsHandshakeError } from "./src/tls/errors.ts";
 export type { DistinguishedName, PeerCertificate, TlsInfo } from "./src/tls/info.ts";

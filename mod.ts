@@ -144,6 +144,8 @@ export type {
   TlsContext,
   TlsSupport,
   UnixPathState,
+  WorkerFault,
+  WorkerFaultHooks,
   WorkerHandle,
   WorkerStartOptions,
 } from "./src/transport.ts";

@@ -1,20 +1,24 @@
 /**
  * Runs first in every Web Worker started by `_web_worker.ts` (Deno and Bun): takes the channel from the first message,
- * imports the module asked for and calls the named export with the channel. Reports uncaught errors (with their
- * stack) and exits to the parent, which Deno does not do by itself for `Deno.exit()` or `close()` in a worker.
+ * imports the module asked for and calls the named export with the channel and the fault hooks
+ * (`_worker_faults.ts`). Until the entry takes the hooks, it reports uncaught errors (with their stack) to the parent
+ * as crashes; it reports `close()` in the worker as an exit, which Deno does not do by itself.
  *
  * @module
  */
 import { reportError } from "../src/threading/error_report.ts";
+import type { WorkerFaultHooks } from "../src/transport.ts";
 import type { BootNotice, BootRequest } from "./_worker_boot_message.ts";
+import { containExits, workerFaultHooks } from "./_worker_faults.ts";
+
+type Listener = (event: { error?: unknown; message?: string; reason?: unknown }) => void;
 
 interface WorkerScope {
   onmessage: ((event: { data: unknown }) => void) | null;
   postMessage(message: unknown): void;
-  addEventListener(type: "error", listener: (event: { error?: unknown; message?: string }) => void): void;
-  addEventListener(type: "unhandledrejection", listener: (event: { reason?: unknown }) => void): void;
+  addEventListener(type: "error" | "unhandledrejection", listener: Listener): void;
+  removeEventListener(type: "error" | "unhandledrejection", listener: Listener): void;
   close(): void;
-  Deno?: { exit(code?: number): never };
 }
 
 const scope = globalThis as unknown as WorkerScope;
@@ -23,23 +27,19 @@ function notify(notice: BootNotice): void {
   scope.postMessage(notice);
 }
 
-function reportCrashes(): void {
-  scope.addEventListener(
-    "error",
-    (event) => notify({ kind: "crash", error: reportError(event.error ?? event.message) }),
-  );
-  scope.addEventListener("unhandledrejection", (event) => notify({ kind: "crash", error: reportError(event.reason) }));
+/** Reports uncaught errors as crashes; returns what stops it. */
+function reportCrashes(): () => void {
+  const onError: Listener = (event) => notify({ kind: "crash", error: reportError(event.error ?? event.message) });
+  const onRejection: Listener = (event) => notify({ kind: "crash", error: reportError(event.reason) });
+  scope.addEventListener("error", onError);
+  scope.addEventListener("unhandledrejection", onRejection);
+  return () => {
+    scope.removeEventListener("error", onError);
+    scope.removeEventListener("unhandledrejection", onRejection);
+  };
 }
 
-function reportExits(): void {
-  const deno = scope.Deno;
-  if (deno !== undefined) {
-    const exit = deno.exit.bind(deno);
-    deno.exit = (code = 0): never => {
-      notify({ kind: "exit", code });
-      return exit(code);
-    };
-  }
+function reportCloses(): void {
   if (typeof scope.close !== "function") return;
   const close = scope.close.bind(scope);
   scope.close = (): void => {
@@ -50,12 +50,21 @@ function reportExits(): void {
 
 scope.onmessage = (event) => {
   scope.onmessage = null;
-  reportCrashes();
-  reportExits();
+  const stopReporting = reportCrashes();
+  reportCloses();
   const { moduleUrl, exportName, port } = event.data as BootRequest;
   void import(moduleUrl).then((module: Record<string, unknown>) => {
     const main = module[exportName];
     if (typeof main !== "function") throw new TypeError(`${moduleUrl} has no exported function ${exportName}`);
-    main(port);
+    containExits();
+    const hooks = workerFaultHooks();
+    const faults: WorkerFaultHooks = {
+      withTag: hooks.withTag,
+      listen(listener) {
+        stopReporting();
+        hooks.listen(listener);
+      },
+    };
+    main(port, faults);
   });
 };

@@ -154,9 +154,10 @@ export class ServerStateError extends Error {
 }
 
 /**
- * The worker thread running a request ended before the request did: it crashed (an uncaught error), exited, or was
- * stopped because the server closed. The request is closed; the pool replaces the worker. When the worker crashed,
- * `cause` is its error, with the worker's stack.
+ * The worker thread running a request ended before the request did: it died (it closed itself, ran out of memory,
+ * or failed to load), or was stopped because the server closed. The request is closed; the pool replaces the worker.
+ * When the worker crashed, `cause` is its error, with the worker's stack. (Uncaught errors, unhandled rejections and
+ * `exit()` no longer end a worker: see {@link ExitInWorkerError} and {@link WorkerFaultError}.)
  */
 export class WorkerExitedError extends Error {
   /**
@@ -168,6 +169,50 @@ export class WorkerExitedError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "WorkerExitedError";
+  }
+}
+
+/**
+ * A handler running in a worker thread called `process.exit()` (or `Deno.exit()`). In a worker that would end the
+ * thread and every request it serves, so there it throws this instead: the request that called it fails (its
+ * connection is closed and the error reported to `handleError()`), as Python's `sys.exit()` in a handler thread
+ * ends only that thread. The worker goes on serving the others.
+ */
+export class ExitInWorkerError extends Error {
+  /** The exit code asked for. */
+  readonly code: number;
+  /**
+   * Makes the error.
+   *
+   * @param code the exit code the handler asked for
+   */
+  constructor(code: number) {
+    super(`exit(${code}) was called in a worker thread: it ends the request that called it, not the thread`);
+    this.name = "ExitInWorkerError";
+    this.code = code;
+  }
+}
+
+/**
+ * An uncaught error or an unhandled promise rejection in a worker thread that the runtime did not let the library
+ * blame on one request (see the README's "Limits and timeouts" for which runtime tells what). It is reported to
+ * `handleError()` with no request; the worker goes on serving its requests. `cause` is the error itself, with the
+ * worker's stack.
+ */
+export class WorkerFaultError extends Error {
+  /** `"error"` for an uncaught error (thrown from a timer or a callback), `"rejection"` for an unhandled rejection. */
+  readonly kind: "error" | "rejection";
+  /**
+   * Makes the error.
+   *
+   * @param message what happened, in which worker
+   * @param kind which kind of fault it was
+   * @param options the fault's own error, as `cause`
+   */
+  constructor(message: string, kind: "error" | "rejection", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerFaultError";
+    this.kind = kind;
   }
 }
 

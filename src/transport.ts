@@ -279,6 +279,34 @@ export interface WorkerHandle {
 }
 
 /**
+ * What a worker's boot module (in the runtime adapter) hands the worker's entry function besides its channel: how
+ * to tag a request's work with an async context, and how to hear of faults the code did not catch, so that a worker
+ * can fail the one request a fault came from and go on serving the others.
+ */
+export interface WorkerFaultHooks {
+  /**
+   * Runs `body` with `tag` as its async context: timers, callbacks and promises started in it (and in what they
+   * start) carry the tag, as far as the runtime propagates it.
+   */
+  withTag<T>(tag: number, body: () => T): T;
+  /**
+   * Catches every uncaught error and unhandled rejection in the worker from now on (the worker no longer dies of
+   * them) and passes each to `listener`, with the tag of the context it arose in where the runtime tells it.
+   */
+  listen(listener: (fault: WorkerFault) => void): void;
+}
+
+/** An uncaught error or unhandled rejection in a worker, as {@link WorkerFaultHooks.listen} reports it. */
+export interface WorkerFault {
+  /** `"error"`: thrown and not caught (from a timer, a callback); `"rejection"`: a rejected promise nobody handled. */
+  readonly kind: "error" | "rejection";
+  /** What was thrown or rejected with. */
+  readonly error: unknown;
+  /** The tag of the context it arose in ({@link WorkerFaultHooks.withTag}), or `undefined` where unknown. */
+  readonly tag: number | undefined;
+}
+
+/**
  * Child processes running the same runtime as this one, for the forking mix-in: a listener whose connections can be
  * handed to a child (the socket itself moves: the child reads and writes it directly), and a way to start children.
  */

@@ -5,14 +5,19 @@ import type { Readable } from "node:stream";
 import type { SocketAddress } from "../mod.ts";
 import { REPO_ROOT, RUNTIME, within } from "./_helpers.ts";
 
-/** The command that runs examples/NAME.ts under this runtime. */
-function exampleCommand(name: string, args: readonly string[]): [string, string[]] {
+/** The command that runs the program `path` (`DIR/NAME.ts`, from the repository's root) under this runtime. */
+export function programCommand(path: string, args: readonly string[]): [string, string[]] {
   if (RUNTIME === "deno") {
     const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
-    return [deno.execPath(), ["run", "-A", `examples/${name}.ts`, ...args]];
+    return [deno.execPath(), ["run", "-A", "--unstable-net", path, ...args]];
   }
-  if (RUNTIME === "bun") return [process.execPath, [`examples/${name}.ts`, ...args]];
-  return [process.execPath, [`dist/examples/${name}.js`, ...args]];
+  if (RUNTIME === "bun") return [process.execPath, [path, ...args]];
+  return [process.execPath, [`dist/${path.replace(/\.ts$/, ".js")}`, ...args]];
+}
+
+/** The command that runs examples/NAME.ts under this runtime. */
+function exampleCommand(name: string, args: readonly string[]): [string, string[]] {
+  return programCommand(`examples/${name}.ts`, args);
 }
 
 export interface EchoProgram {

@@ -50,16 +50,48 @@ export class Thrower extends StreamRequestHandler {
   }
 }
 
-/** Crashes its whole worker: an error thrown from a timer is uncaught. */
-export class Crasher extends StreamRequestHandler {
+/**
+ * Ends its worker thread with `close()` (Deno and Bun: a Web Worker's global; Node's workers have none), then waits:
+ * the main thread sees the worker gone.
+ */
+export class Closer extends StreamRequestHandler {
   static override moduleUrl: string = import.meta.url;
 
   override async handle(): Promise<void> {
     await this.rfile.readline();
-    setTimeout(() => {
-      throw new Error("worker crashed on purpose");
-    }, 0);
+    (globalThis as unknown as { close(): void }).close();
     await new Promise(() => {});
+  }
+}
+
+/**
+ * Echoes lines until the client closes; some lines cause a fault the handler's own promise chain never sees:
+ * `throw` (an error thrown from a timer), `reject` (a floating promise that rejects), `exit` (`process.exit(5)` from
+ * a timer), `exit-now` (`process.exit(7)` in the handler itself).
+ */
+export class Faulty extends StreamRequestHandler {
+  static override moduleUrl: string = import.meta.url;
+
+  override async handle(): Promise<void> {
+    for (;;) {
+      const line = decoder.decode(await this.rfile.readline());
+      if (line === "") return;
+      const word = line.trim();
+      const exit = (code: number) =>
+        (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(code);
+      if (word === "throw") {
+        setTimeout(() => {
+          throw new Error("thrown from a timer on purpose");
+        }, 0);
+      } else if (word === "reject") {
+        void (async () => {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          throw new Error("rejected on purpose");
+        })();
+      } else if (word === "exit") setTimeout(() => exit(5), 0);
+      else if (word === "exit-now") exit(7);
+      else await this.wfile.write(line);
+    }
   }
 }
 
@@ -147,16 +179,6 @@ export class InputWatcher extends StreamRequestHandler<ThreadingServerView & { o
     } catch {
       Atomics.store(this.server.outcome, 0, 2);
     }
-  }
-}
-
-/** Exits its worker (`process.exit`, which every runtime has inside a worker too). */
-export class Exiter extends StreamRequestHandler {
-  static override moduleUrl: string = import.meta.url;
-
-  override async handle(): Promise<void> {
-    await this.rfile.readline();
-    (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(7);
   }
 }
 

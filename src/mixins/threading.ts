@@ -27,10 +27,13 @@
  *   requests in flight when `blockOnClose` is `true` (Python's default), then ends every worker. With `blockOnClose:
  *   false` (Python's `daemon_threads`) it returns at once; requests in flight finish and their workers end after them.
  *   Finished requests are forgotten at once: nothing grows with the number of requests (no counterpart of bpo-37193).
- * - **Faults.** A worker that crashes (an uncaught error or rejection anywhere in it) or exits fails the requests it
- *   was serving with `WorkerExitedError` (its `cause` is the worker's error), each reported to `handleError()`
- *   and closed; the next request starts a fresh worker. A handler module that cannot be loaded fails its request with
- *   a `HandlerLoadError` naming the module and the export; the server goes on.
+ * - **Faults.** An uncaught error, an unhandled rejection or `process.exit()` (which throws `ExitInWorkerError` in a
+ *   worker) fails only the request the runtime attributes it to, as if its handler had thrown it; one it does not
+ *   attribute is reported to `handleError()` as a `WorkerFaultError` with no request. Either way the worker goes on
+ *   serving its other requests (which runtime attributes what: the README's "Limits and timeouts"). A worker that dies
+ *   anyway fails the requests it was serving with `WorkerExitedError` (its `cause` is the worker's error), each
+ *   reported to `handleError()` and closed; the next request starts a fresh worker. A handler module that cannot be
+ *   loaded fails its request with a `HandlerLoadError` naming the module and the export; the server goes on.
  * - **Deno permissions.** Workers have the server's permissions (Deno's default). They import the library and the
  *   handler module, so the server needs read access to those files (`--allow-read`), besides `--allow-net`.
  * - **Node** runs the compiled `dist/` (Node 20), so handlers are imported from their compiled `.js`: `import.meta.url`
@@ -219,8 +222,18 @@ export function ThreadingMixIn<Base extends ServerClass>(base: Base): Base & (ne
         idleTimeout,
         serverView: snapshotServer(this),
         name: this.constructor.name,
+        onFault: (error) => void this.#reportFault(error),
       });
       return this.#pool;
+    }
+
+    /** A fault in a worker that belongs to no request goes to `handleError()` with no request. */
+    async #reportFault(error: Error): Promise<void> {
+      try {
+        await this.handleError(null, null, error);
+      } catch (failure) {
+        console.error("handleError() itself failed; the server goes on:", failure);
+      }
     }
 
     /** The worker cap, checked; refuses a runtime adapter without threads. */

@@ -8,12 +8,14 @@ import { NoClientAddressError } from "../datagram_request_handler.ts";
 import {
   AddressInUseError,
   DatagramTooLargeError,
+  ExitInWorkerError,
   HandlerLoadError,
   LineTooLongError,
   ServerStateError,
   SocketTimeoutError,
   UnsupportedError,
   WorkerExitedError,
+  WorkerFaultError,
 } from "../errors.ts";
 
 /** An error described as structured-cloneable data. */
@@ -40,6 +42,7 @@ const KNOWN: Record<string, { prototype: Error }> = {
   URIError,
   AddressInUseError,
   DatagramTooLargeError,
+  ExitInWorkerError,
   HandlerLoadError,
   LineTooLongError,
   NoClientAddressError,
@@ -47,6 +50,7 @@ const KNOWN: Record<string, { prototype: Error }> = {
   SocketTimeoutError,
   UnsupportedError,
   WorkerExitedError,
+  WorkerFaultError,
 };
 
 /** Describes any thrown value as an {@link ErrorReport}. */

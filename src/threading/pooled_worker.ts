@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { WorkerExitedError } from "../errors.ts";
+import { WorkerExitedError, WorkerFaultError } from "../errors.ts";
 import type { MessagePortLike, Runtime, WorkerHandle } from "../transport.ts";
+import { errorFromReport } from "./error_report.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import type { RequestSession } from "./request_session.ts";
 
@@ -29,6 +30,8 @@ export interface PooledWorkerOptions {
   readonly onGone: (worker: PooledWorker) => void;
   /** Called whenever the worker has no request left. */
   readonly onIdle: (worker: PooledWorker) => void;
+  /** Called with each fault in the worker that no request could be blamed for (the worker goes on). */
+  readonly onFault: (error: WorkerFaultError) => void;
 }
 
 /**
@@ -45,6 +48,7 @@ export class PooledWorker {
   #gone = false;
   #onGone: (worker: PooledWorker) => void;
   #onIdle: (worker: PooledWorker) => void;
+  #onFault: (error: WorkerFaultError) => void;
   #post: (message: ToWorker, transfer?: readonly object[]) => void;
 
   /**
@@ -61,6 +65,7 @@ export class PooledWorker {
     this.#port = port1;
     this.#onGone = options.onGone;
     this.#onIdle = options.onIdle;
+    this.#onFault = options.onFault;
     this.#post = (message, transfer) => port1.postMessage(message, transfer);
     port1.onmessage = (event) => this.#onMessage(event.data as FromWorker);
     try {
@@ -112,6 +117,16 @@ export class PooledWorker {
   }
 
   #onMessage(message: FromWorker): void {
+    if (message.type === "fault") {
+      const cause = errorFromReport(message.error);
+      const what = message.kind === "error" ? "an uncaught error" : "an unhandled rejection";
+      this.#onFault(
+        new WorkerFaultError(`${this.name}: ${what} no request could be blamed for: ${cause.message}`, message.kind, {
+          cause,
+        }),
+      );
+      return;
+    }
     this.#sessions.get(message.id)?.onMessage(message);
   }
 

@@ -84,7 +84,9 @@ export type FromWorker =
     readonly to: SocketAddress;
   }
   | { readonly type: "done"; readonly id: number }
-  | { readonly type: "failed"; readonly id: number; readonly error: ErrorReport };
+  | { readonly type: "failed"; readonly id: number; readonly error: ErrorReport }
+  /** An uncaught error or unhandled rejection in the worker that no request could be blamed for. */
+  | { readonly type: "fault"; readonly kind: "error" | "rejection"; readonly error: ErrorReport };
 
 /** Sends one message on a port, moving the objects in `transfer`. */
 export type Post<Message> = (message: Message, transfer?: readonly object[]) => void;

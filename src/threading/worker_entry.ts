@@ -11,7 +11,7 @@ import { type RequestHandlerClass, runHandler } from "../base_request_handler.ts
 import { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
 import { type HandlerLocation, loadHandlerClass } from "../handler_location.ts";
-import type { MessagePortLike } from "../transport.ts";
+import type { MessagePortLike, WorkerFault, WorkerFaultHooks } from "../transport.ts";
 import { reportError } from "./error_report.ts";
 import { PortDatagramSocket } from "./port_datagram_socket.ts";
 import { PortStreamSocket } from "./port_stream_socket.ts";
@@ -22,10 +22,11 @@ export const WORKER_ENTRY_EXPORT = "runThreadingWorker";
 
 /**
  * Serves requests arriving on `port` until the worker is terminated. Called once in each worker, by the runtime
- * adapter's boot module.
+ * adapter's boot module, which passes the runtime's fault hooks: with them, an uncaught error or unhandled rejection
+ * fails only the request it came from (where the runtime tells which) and the worker goes on.
  */
-export function runThreadingWorker(port: MessagePortLike): void {
-  const worker = new ThreadingWorker((message, transfer) => port.postMessage(message, transfer));
+export function runThreadingWorker(port: MessagePortLike, faults?: WorkerFaultHooks): void {
+  const worker = new ThreadingWorker((message, transfer) => port.postMessage(message, transfer), faults);
   port.onmessage = (event) => worker.onMessage(event.data as ToWorker);
 }
 
@@ -33,16 +34,29 @@ interface RequestInWorker {
   onMessage(message: ToWorker): void;
 }
 
-/** The requests one worker is serving, by id, and the handler classes it has imported. */
+/**
+ * The requests one worker is serving, by id, and the handler classes it has imported. Each request's handler runs
+ * in an async context tagged with its id, so that a fault the runtime attributes to that context fails that request
+ * alone (its outcome is sent at once, its socket closed); a fault it cannot attribute is reported as such, and the
+ * worker goes on.
+ */
 export class ThreadingWorker {
   #post: Post<FromWorker>;
+  #faults: WorkerFaultHooks | undefined;
   #server: Readonly<Record<string, unknown>> = Object.freeze({});
   #requests = new Map<number, RequestInWorker>();
+  /** Requests whose outcome has not been sent yet. */
+  #running = new Set<number>();
   #classes = new Map<string, Promise<RequestHandlerClass<unknown, unknown>>>();
 
-  /** @param post sends a message to the main thread */
-  constructor(post: Post<FromWorker>) {
+  /**
+   * @param post sends a message to the main thread
+   * @param faults the runtime's fault hooks; without them, an uncaught error takes the runtime's default course
+   */
+  constructor(post: Post<FromWorker>, faults?: WorkerFaultHooks) {
     this.#post = post;
+    this.#faults = faults;
+    faults?.listen((fault) => this.#onFault(fault));
   }
 
   /** Requests being served. */
@@ -63,22 +77,42 @@ export class ThreadingWorker {
         const connection = new Connection(socket);
         if (message.startTls) connection.tlsUpgrade = (_, response) => socket.startTls(response);
         connection.proxyHeader = message.proxyHeader;
-        void this.#serve(message, connection, message.clientAddress, () => socket.flushed());
+        this.#start(message, connection, message.clientAddress, () => socket.flushed());
         return;
       }
       case "datagram": {
         const socket = new PortDatagramSocket(message.id, message.socketAddress, this.#post);
         this.#requests.set(message.id, socket);
         const request: DatagramRequest = { data: message.data, socket };
-        void this.#serve(message, request, message.clientAddress);
+        this.#start(message, request, message.clientAddress);
         return;
       }
       case "value":
-        void this.#serve(message, message.request, message.clientAddress);
+        this.#start(message, message.request, message.clientAddress);
         return;
       default:
         this.#requests.get(message.id)?.onMessage(message);
     }
+  }
+
+  /** Serves a request in an async context tagged with its id. */
+  #start(start: RequestStart, request: unknown, clientAddress: unknown, flushed?: () => Promise<void>): void {
+    this.#running.add(start.id);
+    const serve = () => this.#serve(start, request, clientAddress, flushed);
+    void (this.#faults === undefined ? serve() : this.#faults.withTag(start.id, serve));
+  }
+
+  /** A fault from a running request fails it, as if its handler had thrown; any other is reported as it is. */
+  #onFault(fault: WorkerFault): void {
+    const error = reportError(fault.error);
+    const id = fault.tag;
+    if (id !== undefined && this.#running.delete(id)) {
+      this.#post({ type: "failed", id, error });
+      // Its reads and writes end, so that its handler ends too instead of lingering in the worker.
+      this.#requests.get(id)?.onMessage({ type: "closed", id });
+      return;
+    }
+    this.#post({ type: "fault", kind: fault.kind, error });
   }
 
   /** Runs the handler, then tells the main thread how it ended, after the bytes it wrote. */
@@ -98,7 +132,7 @@ export class ThreadingWorker {
     }
     if (flushed !== undefined) await flushed();
     this.#requests.delete(start.id);
-    this.#post(outcome);
+    if (this.#running.delete(start.id)) this.#post(outcome);
   }
 
   /** Imports a handler class once per worker; a failed import is retried by the next request. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ServerStateError, WorkerExitedError } from "../errors.ts";
+import { ServerStateError, WorkerExitedError, type WorkerFaultError } from "../errors.ts";
 import { siblingModuleUrl } from "../module_url.ts";
 import type { Runtime } from "../transport.ts";
 import { PooledWorker } from "./pooled_worker.ts";
@@ -27,6 +27,8 @@ export interface WorkerPoolOptions {
   readonly serverView: Readonly<Record<string, unknown>>;
   /** Prefix of worker names. */
   readonly name: string;
+  /** Told of each fault in a worker that no request could be blamed for (the worker goes on serving). */
+  readonly onFault: (error: WorkerFaultError) => void;
 }
 
 /**
@@ -129,6 +131,7 @@ export class WorkerPool {
       init: { type: "init", server: options.serverView },
       onGone: (gone) => this.#forget(gone),
       onIdle: (idle) => this.#onIdle(idle),
+      onFault: options.onFault,
     });
     this.#workers.add(worker);
     return worker;
