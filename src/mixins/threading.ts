@@ -17,7 +17,7 @@
  * - **A pool, not a thread per request.** Workers start on demand (2–25 ms each), are reused, are capped by
  *   {@link ThreadingOptions.maxWorkers} (default: the number of CPU cores, at least 2) and end after
  *   {@link ThreadingOptions.workerIdleTimeout} idle (default 10 s). A worker serves several requests at once, as
- *   the main thread's event loop would (up to {@link ThreadingOptions.maxRequestsPerWorker}, default 64): a request
+ *   the main thread's event loop would (up to {@link ThreadingOptions.maxRequestsPerWorker}, default 1024): a request
  *   goes to an idle worker first, then to a new one while under the cap, then to the least busy one. So a handler
  *   that blocks its thread delays only the requests sharing its worker; set `maxRequestsPerWorker: 1` for Python's
  *   strict one-request-per-thread (then `maxWorkers` is the cap on requests served at once). At the cap,
@@ -57,7 +57,7 @@ import { UDPServer, type UDPServerOptions, UnixDatagramServer } from "../udp_ser
 import type { ServerClass } from "./server_class.ts";
 
 /** Default of {@link ThreadingOptions.maxRequestsPerWorker}. */
-export const DEFAULT_MAX_REQUESTS_PER_WORKER = 64;
+export const DEFAULT_MAX_REQUESTS_PER_WORKER = 1024;
 /** Default of {@link ThreadingOptions.workerIdleTimeout}, in milliseconds. */
 export const DEFAULT_WORKER_IDLE_TIMEOUT = 10_000;
 
@@ -66,8 +66,9 @@ export interface ThreadingOptions {
   /** Most worker threads at once. `null` (default): the number of CPU cores, at least 2. */
   maxWorkers?: number | null;
   /**
-   * Most requests one worker serves at once (default 64). `1` gives each request a thread to itself, as Python does;
-   * the server then serves at most `maxWorkers` requests at once.
+   * Most requests one worker serves at once (default 1024: a connection awaiting a read costs a worker a few KB, and
+   * a lower cap lets a handful of idle clients shut everyone out). `1` gives each request a thread to itself, as
+   * Python does; the server then serves at most `maxWorkers` requests at once.
    */
   maxRequestsPerWorker?: number;
   /** Milliseconds an idle worker lives before it ends (default 10 000). */
