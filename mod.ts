@@ -89,6 +89,7 @@ export {
   ForkingUnixStreamServerBase,
 } from "./src/mixins/forking.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
+export { type PoolSpread, WorkerPool, type WorkerPoolOptions } from "./src/pool/worker_pool.ts";
 export {
   DatagramProtocolMixIn,
   type DatagramProtocolServer,
