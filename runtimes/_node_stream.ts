@@ -106,12 +106,12 @@ export class NodeStreamListener implements StreamListener {
         : options.transport === "unix"
         ? { path: options.path, backlog: options.backlog }
         : {
-        host: options.hostname,
-        port: options.port,
-        backlog: options.backlog,
-        ipv6Only: options.hostname.includes(":") && options.hostname !== "::",
-        ...(options.reusePort ? { reusePort: true } : {}),
-      };
+          host: options.hostname,
+          port: options.port,
+          backlog: options.backlog,
+          ipv6Only: options.hostname.includes(":") && options.hostname !== "::",
+          ...(options.reusePort ? { reusePort: true } : {}),
+        };
       server.listen(listenOptions, () => resolve());
     });
     server.on("error", () => {});

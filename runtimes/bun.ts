@@ -25,7 +25,7 @@ import { childProcesses } from "./_fork.ts";
 import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { NodeDatagramSocket } from "./_node_datagram.ts";
-import { NodeStreamListener, nodeReusePort, nodeTls } from "./_node_stream.ts";
+import { nodeReusePort, NodeStreamListener, nodeTls } from "./_node_stream.ts";
 import { DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 

@@ -22,7 +22,7 @@ import { copyOut, POOLED_COPY_LIMIT } from "../src/byte_pool.ts";
 import { childProcesses } from "./_fork.ts";
 import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
-import { NodeStreamListener, nodeReusePort, nodeTls } from "./_node_stream.ts";
+import { nodeReusePort, NodeStreamListener, nodeTls } from "./_node_stream.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
 type DenoAddr =

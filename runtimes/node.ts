@@ -8,7 +8,7 @@ import { childProcesses } from "./_fork.ts";
 import { nodeConnectStream } from "./_node_connect.ts";
 import { lookupHost, removeFile, unixPathState } from "./_files.ts";
 import { NodeDatagramSocket } from "./_node_datagram.ts";
-import { NodeStreamListener, nodeReusePort, nodeTls } from "./_node_stream.ts";
+import { nodeReusePort, NodeStreamListener, nodeTls } from "./_node_stream.ts";
 import { nodeParallelism, startNodeWorker } from "./_node_worker.ts";
 
 /** The Node adapter: `node:net` for streams, `node:dgram` for UDP. Unix datagrams are refused. */

@@ -141,31 +141,35 @@ describe("worker pool: crashes, draining, reload", () => {
     // With reusePort, closing an old worker's listener resets what waits in its queue unless tcp_migrate_req is 1.
     const migrates = readMigrateReq() === "1";
     const skip = spread === "reusePort" && !migrates ? "net.ipv4.tcp_migrate_req is not 1" : false;
-    test(`reload() under a steady connect load (${spread}): nothing refused, the new workers serve`, { skip }, async () => {
-      await using pool = await new WorkerPool(["127.0.0.1", 0], PoolCommands, { workers: 2, spread }).listen();
-      const old = pool.workerPids;
-      const failures: (number | string)[] = [];
-      const seen = new Set<number>();
-      let loading = true;
-      const load = Array.from({ length: 4 }, async () => {
-        while (loading) {
-          const outcome = await onePid(pool.serverAddress);
-          if (typeof outcome === "number" && outcome > 0) seen.add(outcome);
-          else failures.push(outcome);
-        }
-      });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      await within(30_000, pool.reload(), "reload()");
-      const fresh = pool.workerPids;
-      assert.equal(fresh.length, 2);
-      assert.ok(fresh.every((pid) => !old.includes(pid)));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      loading = false;
-      await load;
-      assert.deepEqual(failures, []);
-      assert.ok(fresh.some((pid) => seen.has(pid)), "the new workers served");
-      for (const pid of old) assert.throws(() => process.kill(pid, 0), /ESRCH/);
-    });
+    test(
+      `reload() under a steady connect load (${spread}): nothing refused, the new workers serve`,
+      { skip },
+      async () => {
+        await using pool = await new WorkerPool(["127.0.0.1", 0], PoolCommands, { workers: 2, spread }).listen();
+        const old = pool.workerPids;
+        const failures: (number | string)[] = [];
+        const seen = new Set<number>();
+        let loading = true;
+        const load = Array.from({ length: 4 }, async () => {
+          while (loading) {
+            const outcome = await onePid(pool.serverAddress);
+            if (typeof outcome === "number" && outcome > 0) seen.add(outcome);
+            else failures.push(outcome);
+          }
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await within(30_000, pool.reload(), "reload()");
+        const fresh = pool.workerPids;
+        assert.equal(fresh.length, 2);
+        assert.ok(fresh.every((pid) => !old.includes(pid)));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        loading = false;
+        await load;
+        assert.deepEqual(failures, []);
+        assert.ok(fresh.some((pid) => seen.has(pid)), "the new workers served");
+        for (const pid of old) assert.throws(() => process.kill(pid, 0), /ESRCH/);
+      },
+    );
   }
 });
 

@@ -27,6 +27,8 @@ export interface StartWorker {
   readonly spread: Spread;
   /** Server options (JSON data), with `drainTimeout` always set. */
   readonly options: Readonly<Record<string, unknown>>;
+  /** Data fields set on the worker's server after it is built (what its handlers read from `this.server`). */
+  readonly fields: Readonly<Record<string, unknown>>;
 }
 
 /** Primary to worker: one accepted connection; the socket travels with the message. */

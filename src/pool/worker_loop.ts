@@ -57,6 +57,7 @@ export function serveAsPoolWorker(
   const start = async (message: StartWorker): Promise<void> => {
     try {
       const built = buildServer(message, handlerClass, runtime, (listener) => (handed = listener));
+      Object.assign(built, message.fields);
       server = built;
       await built.listen();
       void built.serveForever().catch((error) => {

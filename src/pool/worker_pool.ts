@@ -67,6 +67,11 @@ export interface WorkerPoolOptions {
    */
   serverOptions?: Readonly<Record<string, unknown>>;
   /**
+   * Data fields (JSON) set on each worker's server once built, for its handlers to read from `this.server`, as a
+   * forking server's children see its fields.
+   */
+  serverFields?: Readonly<Record<string, unknown>>;
+  /**
    * Deno flags of each worker (Bun and Node ignore them). Default `["--allow-net"]` (plus `--unstable-net` for UDP):
    * a worker can bind and serve, and nothing more. Give the permissions your handler needs, `--allow-net` included.
    */
@@ -194,7 +199,9 @@ export class WorkerPool {
     const reusePort = this.#runtime.reusePort;
     const canReuse = this.#kind === "udp" ? reusePort?.datagram === true : reusePort?.stream === true;
     const spread = options.spread ??
-      (this.#kind === "udp" ? (canReuse ? "reusePort" : "single") : this.#kind === "tcp" && canReuse && listenFd === null
+      (this.#kind === "udp"
+        ? (canReuse ? "reusePort" : "single")
+        : this.#kind === "tcp" && canReuse && listenFd === null
         ? "reusePort"
         : "handOver");
     if (spread !== "reusePort" && spread !== "handOver" && spread !== "single") {
@@ -391,6 +398,7 @@ export class WorkerPool {
       address: this.serverAddress,
       spread: this.spread,
       options: this.#workerOptions(),
+      fields: { ...this.#options.serverFields },
     };
     const child = processes.start(
       { handler: handlerLocation(this.RequestHandlerClass), denoFlags: this.#permissions(), role: "pool" },
@@ -451,7 +459,9 @@ export class WorkerPool {
    * default reports unexpected exits on stderr.
    */
   handleWorkerExit(exit: ChildExit, expected: boolean): void | Promise<void> {
-    if (!expected && this.#closing === null) console.error(`pool worker ${exit.pid} ${describeExit(exit)}; replacing it`);
+    if (!expected && this.#closing === null) {
+      console.error(`pool worker ${exit.pid} ${describeExit(exit)}; replacing it`);
+    }
   }
 
   /**
@@ -478,7 +488,9 @@ export class WorkerPool {
     worker.state = "draining";
     worker.process.send({ type: "drain" }).catch(() => worker.process.kill("SIGTERM"));
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => (timer = setTimeout(resolve, this.drainTimeout + EXIT_GRACE, "late")));
+    const late = new Promise<"late">((
+      resolve,
+    ) => (timer = setTimeout(resolve, this.drainTimeout + EXIT_GRACE, "late")));
     const outcome = await Promise.race([worker.exited, late]);
     clearTimeout(timer);
     if (outcome === "late") {
@@ -550,7 +562,8 @@ export class WorkerPool {
   }
 
   #permissions(): readonly string[] {
-    const flags = this.#options.workerPermissions ?? ["--allow-net", ...(this.#kind === "udp" ? ["--unstable-net"] : [])];
+    const flags = this.#options.workerPermissions ??
+      ["--allow-net", ...(this.#kind === "udp" ? ["--unstable-net"] : [])];
     if (!Array.isArray(flags) || !flags.every((flag) => typeof flag === "string")) {
       throw new TypeError(`workerPermissions must be an array of Deno flags (strings), got ${String(flags)}`);
     }
