@@ -11,6 +11,10 @@
  * writes `bench/RESULTS-partial.md`, so that the committed full table is never overwritten by a part of it. Both print
  * the same table.
  *
+ * The worker pool: `--modes async,pool1,pool2 --workloads spin,tcp16,connect,proxyconnect` measures `WorkerPool`s of
+ * 1 and 2 workers (server CPU counts the workers) and ends with the ratios: 2 workers ÷ 1, and PROXY protocol on ÷ off
+ * on connect-per-request (`proxyconnect`, whose client sends a PROXY v1 header first, against `connect`).
+ *
  * @module
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -43,8 +47,9 @@ function parseOptions(argv: string[]): Options {
   };
   const quick = argv.includes("--quick");
   const modes = (value("--modes") ?? MODES.join(",")).split(",");
-  const unknown = modes.filter((mode) => !MODES.includes(mode));
-  if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(", ")}: use ${MODES.join(", ")}`);
+  const known = [...MODES, ...POOL_MODES];
+  const unknown = modes.filter((mode) => !known.includes(mode));
+  if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(", ")}: use ${known.join(", ")}`);
   return {
     quick,
     partial: quick || ["--runtimes", "--modes", "--workloads"].some((flag) => argv.includes(flag)),
@@ -65,13 +70,17 @@ const AWAITS_WORKLOADS = ["tcp16", "unix", "udp"];
 /** The modes of this library, as the server classes' prefixes name them. */
 const MODES = ["sync", "async", "threading", "forking"];
 
+/** `WorkerPool`s of 1 and 2 workers: measured only when named in `--modes`, on {@link POOL_WORKLOADS}. */
+const POOL_MODES = ["pool1", "pool2"];
+const POOL_WORKLOADS = ["tcp16", "tcp256", "connect", "spin", "proxyconnect"];
+
 /** A load: what the load generator does, and which server handler and transport it needs. */
 interface Workload {
   name: string;
   what: string;
   transport: "tcp" | "udp" | "unix";
   /** The server's handler: `protocol` and `lines` are the callback shape (`StreamProtocol`, `LineReceiver`). */
-  handler: "echo" | "cpu" | "protocol" | "lines";
+  handler: "echo" | "cpu" | "spin" | "proxy" | "protocol" | "lines";
   loadgen: (address: string, seconds: number) => string[];
   unit: "ops/s" | "MB/s" | "MiB";
 }
@@ -132,6 +141,22 @@ const WORKLOADS: Workload[] = [
     handler: "cpu",
     unit: "ops/s",
     loadgen: (a, s) => ["tcp", ...hostPort(a), "4", `${s}`],
+  },
+  {
+    name: "spin",
+    what: "persistent TCP echo, 64 connections, 50 µs of CPU per line in the handler",
+    transport: "tcp",
+    handler: "spin",
+    unit: "ops/s",
+    loadgen: (a, s) => ["tcp", ...hostPort(a), "64", `${s}`],
+  },
+  {
+    name: "proxyconnect",
+    what: "connect, PROXY v1 header and one line in one write, close (16 at a time)",
+    transport: "tcp",
+    handler: "proxy",
+    unit: "ops/s",
+    loadgen: (a, s) => ["connectproxy", ...hostPort(a), "16", `${s}`],
   },
   {
     name: "idle10k",
@@ -273,12 +298,16 @@ function applies(contender: Contender, workload: Workload): boolean {
   // One connection at a time differs from raw only where several connections compete.
   if (contender.mode === "raw-serial") return SERIAL_WORKLOADS.includes(workload.name);
   if (contender.mode === "raw-awaits") return AWAITS_WORKLOADS.includes(workload.name);
+  if (POOL_MODES.includes(contender.mode)) return POOL_WORKLOADS.includes(workload.name);
+  // The PROXY protocol is this library's: compared with the same mode on the plain connect workload.
+  if (workload.handler === "proxy") return contender.mode === "async";
   // CPython's socketserver has no protocol handlers: its classes are compared on the stream-handler workloads.
   if (contender.runtime === "cpython" && (workload.handler === "protocol" || workload.handler === "lines")) {
     return false;
   }
   if (workload.unit === "MiB") return contender.mode === "async" || contender.mode === "raw";
   if (workload.handler === "cpu") return contender.mode !== "raw";
+  if (workload.handler === "spin") return contender.mode === "async";
   // One datagram protocol object in the server's thread: the same server in every mode, so measured once.
   if (workload.name === "pudp") return contender.mode === "raw" || contender.mode === "async";
   return true;
@@ -305,9 +334,22 @@ function buildLoadgen(): string {
 function procStat(pid: number): { cpuTicks: number } | null {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return { cpuTicks: Number(fields[11]) + Number(fields[12]) };
+    // The process and its children (a worker pool's workers, forking children) that are still running.
+    let cpuTicks = Number(fields[11]) + Number(fields[12]);
+    for (const child of childPids(pid)) cpuTicks += procStat(child)?.cpuTicks ?? 0;
+    return { cpuTicks };
   } catch {
     return null;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number)
+    );
+  } catch {
+    return [];
   }
 }
 
@@ -547,10 +589,43 @@ async function main(): Promise<void> {
     }
     lines.push("");
   }
+  lines.push(
+    ...ratioLines(all, workloads, (c, w) =>
+      median(
+        (samples.get(key(c, w)) ?? []).filter((s) => s.ok).map((s) => s.value),
+      )),
+  );
   const report = lines.join("\n");
   console.log(`\n${report}`);
   mkdirSync(join(root, "bench"), { recursive: true });
   writeFileSync(join(root, "bench", options.partial ? "RESULTS-partial.md" : "RESULTS.md"), report + "\n");
+}
+
+/** The ratios the worker pool and the PROXY protocol are judged by, per runtime, from this run's medians. */
+function ratioLines(
+  all: Contender[],
+  workloads: Workload[],
+  value: (contender: Contender, workload: Workload) => number,
+): string[] {
+  const lines: string[] = [];
+  const byName = (name: string) => workloads.find((w) => w.name === name);
+  const of = (runtime: string, mode: string) => all.find((c) => c.runtime === runtime && c.mode === mode);
+  for (const runtime of new Set(all.map((c) => c.runtime))) {
+    const cells: string[] = [];
+    const [one, two] = [of(runtime, "pool1"), of(runtime, "pool2")];
+    for (const name of ["spin", "tcp16", "tcp256", "connect"]) {
+      const workload = byName(name);
+      if (workload && one && two) {
+        cells.push(`${name} 2 workers ÷ 1: ${ratio(value(two, workload), value(one, workload))}`);
+      }
+    }
+    const [plain, proxied, async] = [byName("connect"), byName("proxyconnect"), of(runtime, "async")];
+    if (plain && proxied && async) {
+      cells.push(`connect PROXY on ÷ off: ${ratio(value(async, proxied), value(async, plain))}`);
+    }
+    if (cells.length > 0) lines.push(`- **${runtime}**: ${cells.join("; ")}`);
+  }
+  return lines.length > 0 ? ["## Ratios", "", ...lines, ""] : [];
 }
 
 function cpuModel(): string {
