@@ -18,6 +18,7 @@
  * @module
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -326,8 +327,10 @@ interface Sample {
 function buildLoadgen(): string {
   const dir = join(tmpdir(), "sockserve-bench");
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, "loadgen");
-  execFileSync("cc", ["-O2", "-o", out, join(root, "scripts", "loadgen", "loadgen.c")], { stdio: "inherit" });
+  // Named by its source: benchmarks of other checkouts on the machine build theirs in the same directory.
+  const source = join(root, "scripts", "loadgen", "loadgen.c");
+  const out = join(dir, `loadgen-${createHash("sha256").update(readFileSync(source)).digest("hex").slice(0, 12)}`);
+  execFileSync("cc", ["-O2", "-o", out, source], { stdio: "inherit" });
   return out;
 }
 

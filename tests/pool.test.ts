@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { describe, test } from "node:test";
-import { type PoolSpread, WorkerPool } from "../mod.ts";
+import { listenFdsFromEnvironment, type PoolSpread, StreamRequestHandler, WorkerPool } from "../mod.ts";
 import { LineClient, RUNTIME, socketPath, udpExchange, waitFor, within } from "./_helpers.ts";
 import { PoolCommands, PoolDatagramPid } from "./pool_handlers.ts";
 
@@ -180,3 +180,37 @@ function readMigrateReq(): string {
     return "";
   }
 }
+
+describe("worker pool: options and socket activation", () => {
+  test("bad options are refused before anything starts, saying what is allowed", () => {
+    assert.throws(() => new WorkerPool(["127.0.0.1", 0], PoolCommands, { workers: 0 }), RangeError);
+    assert.throws(() => new WorkerPool(["127.0.0.1", 0], PoolCommands, { drainTimeout: -1 }), RangeError);
+    assert.throws(() => new WorkerPool(["127.0.0.1", 0], PoolCommands, { listenFd: -3 }), RangeError);
+    assert.throws(
+      () => new WorkerPool(socketPath("bad"), PoolCommands, { spread: "reusePort" }),
+      /spread reusePort needs a \[host, port\] address/,
+    );
+    assert.throws(
+      () => new WorkerPool(["127.0.0.1", 0], PoolDatagramPid, { type: "datagram", spread: "handOver" }),
+      /datagrams cannot be handed over/,
+    );
+    assert.throws(() => new WorkerPool(socketPath("bad"), PoolCommands, { type: "datagram" }), /not unix datagrams/);
+    class NotByUrl extends StreamRequestHandler {}
+    assert.throws(() => new WorkerPool(["127.0.0.1", 0], NotByUrl), /moduleUrl/);
+  });
+
+  test("a worker that cannot bind fails listen() with the reason, and nothing is left running", async () => {
+    await using taken = await new WorkerPool(["127.0.0.1", 0], PoolCommands, { workers: 1, spread: "handOver" })
+      .listen();
+    const pool = new WorkerPool(taken.serverAddress, PoolCommands, { workers: 1 });
+    await assert.rejects(pool.listen(), /in use/);
+    assert.deepEqual(pool.workerPids, []);
+  });
+
+  test("listenFdsFromEnvironment: LISTEN_FDS descriptors from 3, only for the process LISTEN_PID names", () => {
+    assert.deepEqual(listenFdsFromEnvironment({ LISTEN_FDS: "2", LISTEN_PID: "42" }, 42), [3, 4]);
+    assert.deepEqual(listenFdsFromEnvironment({ LISTEN_FDS: "2", LISTEN_PID: "41" }, 42), []);
+    assert.deepEqual(listenFdsFromEnvironment({}, 42), []);
+    assert.throws(() => listenFdsFromEnvironment({ LISTEN_FDS: "x", LISTEN_PID: "42" }, 42), RangeError);
+  });
+});

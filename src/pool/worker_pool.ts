@@ -217,6 +217,12 @@ export class WorkerPool {
     if (spread === "handOver" && this.#kind === "udp") {
       throw new UnsupportedError("datagrams cannot be handed over: use reusePort (where available) or single");
     }
+    const tls = options.serverOptions?.tls;
+    if (spread === "handOver" && tls !== undefined && tls !== null) {
+      throw new UnsupportedError(
+        "tls in a pool whose primary hands connections over is not supported yet: terminate TLS in the load balancer",
+      );
+    }
     this.spread = spread;
     this.workers = spread === "single" ? 1 : workers;
   }
