@@ -207,6 +207,19 @@ describe("worker pool: options and socket activation", () => {
     assert.deepEqual(pool.workerPids, []);
   });
 
+  test("a handler the workers cannot import fails listen() with HandlerLoadError naming the export", async () => {
+    class Missing extends StreamRequestHandler {
+      static override moduleUrl: string = PoolCommands.moduleUrl!;
+      static override exportName: string = "NoSuchHandler";
+    }
+    const pool = new WorkerPool(["127.0.0.1", 0], Missing, { workers: 2 });
+    await assert.rejects(
+      pool.listen(),
+      (error: Error) => error.name === "HandlerLoadError" && /NoSuchHandler/.test(error.message),
+    );
+    assert.deepEqual(pool.workerPids, []);
+  });
+
   test("listenFdsFromEnvironment: LISTEN_FDS descriptors from 3, only for the process LISTEN_PID names", () => {
     assert.deepEqual(listenFdsFromEnvironment({ LISTEN_FDS: "2", LISTEN_PID: "42" }, 42), [3, 4]);
     assert.deepEqual(listenFdsFromEnvironment({ LISTEN_FDS: "2", LISTEN_PID: "41" }, 42), []);

@@ -57,9 +57,16 @@ export interface WorkerListening {
 
 /** Worker to primary: the server could not start (the worker exits with status 1). */
 export interface WorkerFailed {
-  readonly type: "failed";
+  readonly type: "startFailed";
   readonly error: string;
 }
 
-/** Everything a worker sends (besides `ready`, which every child says once its handler class is loaded). */
-export type FromWorker = { readonly type: "ready" } | WorkerListening | WorkerFailed;
+/**
+ * Everything a worker sends: `ready` once its handler class is loaded, or `failed` (with the `HandlerLoadError`
+ * message) when it could not be, as every child does; then its own messages.
+ */
+export type FromWorker =
+  | { readonly type: "ready" }
+  | { readonly type: "failed"; readonly error: string }
+  | WorkerListening
+  | WorkerFailed;

@@ -23,7 +23,7 @@ interface WorkerServer {
 /**
  * Serves as a pool worker: says `ready`, waits for `start`, serves, and on `drain` (or when the primary is gone, or
  * `onStopSignal` fires) stops taking requests, lets those in flight finish within the pool's `drainTimeout`, and
- * exits with status 0. A server that cannot start is reported (`failed`) and the worker exits with status 1.
+ * exits with status 0. A server that cannot start is reported (`startFailed`) and the worker exits with status 1.
  *
  * @param channel the IPC channel to the primary
  * @param handlerClass the handler class, loaded
@@ -68,7 +68,7 @@ export function serveAsPoolWorker(
       if (stopping) await built.shutdown();
     } catch (error) {
       const text = error instanceof Error ? error.message : String(error);
-      await channel.send({ type: "failed", error: text }).catch(() => {});
+      await channel.send({ type: "startFailed", error: text }).catch(() => {});
       channel.exit(1);
     }
   };

@@ -422,10 +422,9 @@ export class WorkerPool {
             listened();
             for (const wake of this.#listeningWaiters.splice(0)) wake();
           } else if (said.type === "failed") {
-            const error = said.error.includes("import") || said.error.includes("handler")
-              ? new HandlerLoadError(said.error)
-              : new ServerStateError(`a pool worker could not start its server: ${said.error}`);
-            failed(error);
+            failed(new HandlerLoadError(said.error));
+          } else if (said.type === "startFailed") {
+            failed(new ServerStateError(`a pool worker could not start its server: ${said.error}`));
           }
         },
         exit: (exit: ChildExit) => {
