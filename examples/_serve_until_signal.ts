@@ -1,6 +1,7 @@
 /**
  * The life every example server shares: build and listen (a failure is one line on stderr and exit status 2), print
- * `listening on ADDRESS`, serve until SIGINT or SIGTERM, then close (letting requests in flight finish).
+ * `listening on ADDRESS`, serve until SIGINT or SIGTERM, then close (letting requests in flight finish). A worker pool
+ * reloads on SIGHUP (one line on stderr when done).
  *
  * @module
  */
@@ -14,6 +15,10 @@ export interface ExampleServer {
   serveForever(): Promise<void>;
   shutdown(): Promise<void>;
   serverClose(): Promise<void>;
+  /** A worker pool's zero-downtime reload, run on SIGHUP. */
+  reload?(): Promise<void>;
+  /** A worker pool's workers, named on stderr after a reload. */
+  readonly workerPids?: readonly number[];
 }
 
 /**
@@ -39,10 +44,19 @@ export async function serveUntilSignal(name: string, make: () => ExampleServer):
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  const reload = () => {
+    if (stopping || server.reload === undefined) return;
+    server.reload().then(
+      () => console.error(`${name}: reloaded; workers ${server.workerPids?.join(" ")}`),
+      (error) => console.error(`${name}: reload failed, the old workers go on: ${(error as Error).message}`),
+    );
+  };
+  if (server.reload !== undefined) process.on("SIGHUP", reload);
   console.log(`listening on ${formatAddress(server.serverAddress as SocketAddress)}`);
   await server.serveForever();
   await server.serverClose();
   process.off("SIGINT", stop);
   process.off("SIGTERM", stop);
+  process.off("SIGHUP", reload);
   return 0;
 }

@@ -15,6 +15,10 @@
  *   --trusted-proxy CIDR     (repeatable; with --proxy-protocol: only these peers may connect; "unix" for unix peers)
  *   --whoami                 (stream transports: first send `client HOST:PORT pid PID` on each connection: the client
  *                             as the server sees it, the PROXY source with --proxy-protocol, and the serving process)
+ *   --workers N              (async mode, tcp/unix/udp, stream handler: a pool of N worker processes; SIGHUP reloads
+ *                             them with no connection refused; --whoami's pid tells which worker serves)
+ *   --listen-fd N|systemd    (stream transports: serve the inherited listening socket N, or the one systemd socket
+ *                             activation passed (LISTEN_FDS/LISTEN_PID); --host/--port/--path are then ignored)
  *   --tls-cert FILE --tls-key FILE   (stream transports: serve TLS with this certificate chain and key, PEM)
  *   --tls-ca FILE            (with TLS: require client certificates signed by this CA)
  *   --starttls               (with TLS: plain first; the line STARTTLS is answered READY, then the connection upgrades)
@@ -37,6 +41,7 @@ import {
   ForkingUDPServer,
   ForkingUnixDatagramServer,
   ForkingUnixStreamServer,
+  listenFdsFromEnvironment,
   type ProxyProtocolOptions,
   TCPServer,
   type TCPServerOptions,
@@ -50,6 +55,7 @@ import {
   UnixDatagramProtocolServer,
   UnixDatagramServer,
   UnixStreamServer,
+  WorkerPool,
 } from "../mod.ts";
 import { DatagramEcho, DatagramProtocolEcho, LineEcho, ProtocolEcho } from "./echo_handlers.ts";
 import { serveUntilSignal } from "./_serve_until_signal.ts";
@@ -91,6 +97,10 @@ export interface EchoOptions {
   tlsCa: string | undefined;
   /** Plain first; the line STARTTLS upgrades (needs tlsCert and tlsKey). */
   starttls: boolean;
+  /** A worker pool of this many processes, or `null` for one server. */
+  workers: number | null;
+  /** The inherited listening socket to serve, or `null` to bind. */
+  listenFd: number | null;
 }
 
 class UsageError extends Error {}
@@ -111,6 +121,8 @@ function parse(argv: readonly string[]): EchoOptions {
     tlsKey: undefined,
     tlsCa: undefined,
     starttls: false,
+    workers: null,
+    listenFd: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -192,6 +204,25 @@ function parse(argv: readonly string[]): EchoOptions {
         if (inline !== undefined) throw new UsageError("--starttls takes no value");
         options.starttls = true;
         break;
+      case "--workers": {
+        const text = value();
+        const count = /^[1-9]\d*$/.test(text) ? Number(text) : NaN;
+        if (!(count <= 1024)) {
+          throw new UsageError(`--workers must be an integer from 1 to 1024, got ${JSON.stringify(text)}`);
+        }
+        options.workers = count;
+        break;
+      }
+      case "--listen-fd": {
+        const text = value();
+        if (text === "systemd") {
+          const [fd] = listenFdsFromEnvironment(process.env, process.pid);
+          if (fd === undefined) throw new UsageError("--listen-fd systemd: no socket passed (LISTEN_FDS/LISTEN_PID)");
+          options.listenFd = fd;
+        } else if (/^\d+$/.test(text)) options.listenFd = Number(text);
+        else throw new UsageError(`--listen-fd must be a descriptor number or systemd, got ${JSON.stringify(text)}`);
+        break;
+      }
       case "--whoami":
         if (inline !== undefined) throw new UsageError("--whoami takes no value");
         options.whoami = true;
@@ -201,7 +232,8 @@ function parse(argv: readonly string[]): EchoOptions {
         throw new UsageError(
           "usage: echo [--transport tcp|udp|unix|unix-dgram] [--mode sync|async|threading|forking] " +
             "[--handler stream|protocol] [--host HOST] [--port N] [--path PATH] [--requests-per-child N] " +
-            "[--proxy-protocol v1|v2|any] [--trusted-proxy CIDR]... [--whoami] " +
+            "[--proxy-protocol v1|v2|any] [--trusted-proxy CIDR]... [--whoami] [--workers N] " +
+            "[--listen-fd N|systemd] " +
             "[--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--starttls]]",
         );
       default:
@@ -227,6 +259,13 @@ function parse(argv: readonly string[]): EchoOptions {
       throw new UsageError(`${flag} needs a stream transport (tcp or unix), not ${options.transport}`);
     }
   }
+  if (options.listenFd !== null && !stream) throw new UsageError(`--listen-fd needs a stream transport (tcp or unix)`);
+  if (options.workers !== null) {
+    if (options.mode !== "async" || options.handler !== "stream" || options.transport === "unix-dgram") {
+      throw new UsageError("--workers needs --mode async, --handler stream and a tcp, unix or udp transport");
+    }
+    if (options.tlsCert !== undefined) throw new UsageError("--workers does not serve TLS yet");
+  }
   if (options.trustedProxies.length > 0 && options.proxyProtocol === null) {
     throw new UsageError("--trusted-proxy needs --proxy-protocol");
   }
@@ -251,7 +290,8 @@ type AnyServer = BaseServer<any, any, any>;
  */
 const STREAM_LIMITS = { idleTimeout: 300_000, maxConnectionsPerAddress: 256 };
 
-function makeServer(options: EchoOptions): AnyServer {
+function makeServer(options: EchoOptions): AnyServer | WorkerPool {
+  if (options.workers !== null) return makePool(options, options.workers);
   const server = makeServerOf(options);
   // Data fields: worker threads and child processes see them in their copy of the server.
   (server as { whoami?: boolean }).whoami = options.whoami;
@@ -285,11 +325,27 @@ function tlsOf(options: EchoOptions): TlsOptions | null {
   };
 }
 
+/** `--workers N`: the same echo handler in N worker processes. */
+function makePool(options: EchoOptions, workers: number): WorkerPool {
+  const proxyProtocol = proxyProtocolOf(options);
+  const datagram = options.transport === "udp";
+  const address = options.transport === "unix" ? options.path as string : [options.host, options.port] as const;
+  return new WorkerPool(address, datagram ? DatagramEcho : LineEcho, {
+    workers,
+    type: datagram ? "datagram" : "stream",
+    drainTimeout: 10_000,
+    listenFd: options.listenFd,
+    serverOptions: datagram ? {} : { ...STREAM_LIMITS, ...(proxyProtocol === null ? {} : { proxyProtocol }) },
+    serverFields: { whoami: options.whoami },
+  });
+}
+
 function makeServerOf(options: EchoOptions): AnyServer {
   const proxyProtocol = proxyProtocolOf(options);
   const tls = tlsOf(options);
   const settings = {
     drainTimeout: 10_000,
+    ...(options.listenFd === null ? {} : { listenFd: options.listenFd }),
     ...(proxyProtocol === null ? {} : { proxyProtocol }),
     ...(tls === null ? {} : { tls }),
   };

@@ -75,7 +75,8 @@ function startChild(options: ChildStartOptions, events: ChildProcessEvents): Chi
     } else {
       const main = fileURLToPath(siblingModuleUrl(import.meta.url, "_fork_child_main"));
       const execArgv = runtime === "node" ? moduleLoadingFlags(process.execArgv) : [];
-      child = fork(main, [options.handler.url, options.handler.exportName], { stdio: STDIO, execArgv });
+      const role = options.role ?? "forking";
+      child = fork(main, [options.handler.url, options.handler.exportName, role], { stdio: STDIO, execArgv });
     }
   } catch (error) {
     const startError = error instanceof Error ? error : new Error(String(error));
@@ -92,7 +93,7 @@ export function denoArguments(options: ChildStartOptions): string[] {
   const entry = [
     `import * as handlerModule from ${JSON.stringify(options.handler.url)};`,
     `import { runChild } from ${JSON.stringify(siblingModuleUrl(import.meta.url, "_fork_child"))};`,
-    `await runChild(${JSON.stringify(options.handler)}, handlerModule);`,
+    `await runChild(${JSON.stringify(options.handler)}, handlerModule, ${JSON.stringify(options.role ?? "forking")});`,
   ].join("\n");
   return ["run", "--no-prompt", ...flags, `data:application/javascript;base64,${btoa(entry)}`];
 }

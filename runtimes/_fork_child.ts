@@ -20,8 +20,13 @@ import { NodeStreamSocket } from "./_node_stream_socket.ts";
  *
  * @param location where the handler class lives
  * @param module the handler module's namespace, when the entry imported it statically (Deno)
+ * @param role what to run: a forking server's child, or a worker of a worker pool
  */
-export async function runChild(location: HandlerLocation, module?: Readonly<Record<string, unknown>>): Promise<void> {
+export async function runChild(
+  location: HandlerLocation,
+  module?: Readonly<Record<string, unknown>>,
+  role: "forking" | "pool" = "forking",
+): Promise<void> {
   const channel = new ProcessChannel();
   let handlerClass: RequestHandlerClass<unknown, unknown>;
   try {
@@ -33,7 +38,16 @@ export async function runChild(location: HandlerLocation, module?: Readonly<Reco
     channel.exit(1);
     return;
   }
-  serveParent(channel, handlerClass, nodeTls);
+  if (role === "pool") {
+    // Loaded only here: a forking child never needs the adapters' server side.
+    const { detectRuntime } = await import("./detect.ts");
+    const { serveAsPoolWorker } = await import("../src/pool/worker_loop.ts");
+    // The primary drains its workers on SIGINT (a terminal's Ctrl-C reaches the whole group); SIGTERM drains this one.
+    process.on("SIGINT", () => {});
+    serveAsPoolWorker(channel, handlerClass, detectRuntime(), (stop) => process.on("SIGTERM", stop));
+  } else {
+    serveParent(channel, handlerClass, nodeTls);
+  }
 }
 
 /** The parent, through `process.send` and `process.on("message")`. */

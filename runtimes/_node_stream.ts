@@ -17,6 +17,12 @@ import { PullQueue } from "./_pull_queue.ts";
 const [nodeMajor = 0, nodeMinor = 0] = (globalThis.process?.versions?.node ?? "0.0").split(".").map(Number);
 const hasReusePort = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 12);
 
+/**
+ * Whether `node:net` (and `node:dgram`) can set SO_REUSEPORT here and the kernel balances it: Node 22.12 or later
+ * (Deno and Bun report a later Node version), on Linux (macOS gives every connection to the last listener).
+ */
+export const nodeReusePort: boolean = hasReusePort && globalThis.process?.platform === "linux";
+
 /** Throws `UnsupportedError` where `node:net`/`node:dgram` cannot set SO_REUSEPORT (Node before 22.12). */
 export function requireReusePort(): void {
   if (!hasReusePort) {
@@ -80,23 +86,32 @@ export class NodeStreamListener implements StreamListener {
    * @param readsOnAttach `false` for connections that read nothing until `resume()` (see {@link NodeStreamSocket})
    */
   static async listen(options: StreamListenOptions, readsOnAttach = true): Promise<NodeStreamListener> {
-    if (options.transport === "tcp" && options.reusePort) requireReusePort();
+    if (options.transport === "tcp" && options.reusePort && options.fd === undefined) requireReusePort();
     const unixPath = options.transport === "unix" ? options.path : undefined;
     const listener = new NodeStreamListener(options, await loadDescriptors(), readsOnAttach);
     const server = listener.#server;
-    const described = options.transport === "unix" ? options.path : formatAddress([options.hostname, options.port]);
+    const described = options.fd !== undefined
+      ? `descriptor ${options.fd}`
+      : options.transport === "unix"
+      ? options.path
+      : formatAddress([options.hostname, options.port]);
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error) => {
         server.close();
         reject(bindError(error, described, unixPath));
       });
-      const listenOptions = options.transport === "unix" ? { path: options.path, backlog: options.backlog } : {
-        host: options.hostname,
-        port: options.port,
-        backlog: options.backlog,
-        ipv6Only: options.hostname.includes(":") && options.hostname !== "::",
-        ...(options.reusePort ? { reusePort: true } : {}),
-      };
+      // An inherited descriptor (systemd, a parent process, a worker pool's primary): node:net listens on it as is.
+      const listenOptions = options.fd !== undefined
+        ? { fd: options.fd, backlog: options.backlog }
+        : options.transport === "unix"
+        ? { path: options.path, backlog: options.backlog }
+        : {
+          host: options.hostname,
+          port: options.port,
+          backlog: options.backlog,
+          ipv6Only: options.hostname.includes(":") && options.hostname !== "::",
+          ...(options.reusePort ? { reusePort: true } : {}),
+        };
       server.listen(listenOptions, () => resolve());
     });
     server.on("error", () => {});

@@ -24,7 +24,8 @@ import { type Descriptors, loadDescriptors, RELISTEN_DELAY, stopKeepingSocket } 
 import { childProcesses } from "./_fork.ts";
 import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
-import { nodeTls } from "./_node_stream.ts";
+import { NodeDatagramSocket } from "./_node_datagram.ts";
+import { nodeReusePort, NodeStreamListener, nodeTls } from "./_node_stream.ts";
 import { DATAGRAM_QUEUE_LIMIT, PullQueue } from "./_pull_queue.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 
@@ -340,11 +341,7 @@ class BunDatagramSocket implements DatagramSocket {
         "unix datagram sockets are not supported on Bun: Bun.udpSocket has no AF_UNIX datagrams (Deno has them natively)",
       );
     }
-    if (options.reusePort) {
-      throw new UnsupportedError(
-        "allowReusePort is not supported for UDP on Bun: Bun.udpSocket has no reusePort option",
-      );
-    }
+
     const queue = new PullQueue<Datagram>(DATAGRAM_QUEUE_LIMIT);
     const max = options.maxPacketSize;
     // The drain callback is registered before the wrapper exists, so it reaches the wrapper through this box.
@@ -432,8 +429,14 @@ class BunDatagramSocket implements DatagramSocket {
 /** The Bun adapter: `Bun.listen` for streams, `Bun.udpSocket` for UDP. Unix datagrams are refused. */
 export const bunRuntime: Runtime = {
   name: "bun",
-  listenStream: (options) => BunStreamListener.listen(options),
-  listenDatagram: (options) => BunDatagramSocket.bind(options),
+  // An inherited descriptor goes through node:net: Bun.listen takes one at run time, but its types do not say so.
+  listenStream: (options) =>
+    options.fd !== undefined ? NodeStreamListener.listen(options) : BunStreamListener.listen(options),
+  // Bun.udpSocket has no reusePort: node:dgram has, in Bun too.
+  listenDatagram: (options) =>
+    options.transport === "udp" && options.reusePort
+      ? NodeDatagramSocket.bind(options)
+      : BunDatagramSocket.bind(options),
   lookupHost,
   unixPathState,
   removeFile,
@@ -442,4 +445,6 @@ export const bunRuntime: Runtime = {
   childProcesses,
   connectStream: nodeConnectStream,
   tls: nodeTls,
+  // Bun.listen has reusePort; for UDP node:dgram has it (Bun.udpSocket has not).
+  reusePort: { stream: nodeReusePort, datagram: nodeReusePort },
 };

@@ -18,7 +18,7 @@ import { copyOut, POOLED_COPY_LIMIT } from "../src/byte_pool.ts";
 import { childProcesses } from "./_fork.ts";
 import { nodeConnectStream } from "./_node_connect.ts";
 import { bindError, lookupHost, removeFile, unixPathState } from "./_files.ts";
-import { nodeTls } from "./_node_stream.ts";
+import { nodeReusePort, NodeStreamListener, nodeTls } from "./_node_stream.ts";
 import { startWebWorker, webParallelism } from "./_web_worker.ts";
 import { deno, type DenoConn, type DenoListener, toAddress } from "./_deno_api.ts";
 import { DenoDatagramSocket } from "./_deno_datagram.ts";
@@ -375,7 +375,11 @@ class DenoStreamListener implements StreamListener {
 /** The Deno adapter: `Deno.listen` for streams, `Deno.listenDatagram` for UDP and unix datagrams. */
 export const denoRuntime: Runtime = {
   name: "deno",
-  listenStream: (options) => Promise.resolve().then(() => DenoStreamListener.listen(options)),
+  // Deno.listen has no descriptor option, and its reusePort ends the process without --unstable-net: node:net has both.
+  listenStream: (options) =>
+    options.fd !== undefined || (options.transport === "tcp" && options.reusePort)
+      ? NodeStreamListener.listen(options)
+      : Promise.resolve().then(() => DenoStreamListener.listen(options)),
   listenDatagram: (options) => Promise.resolve().then(() => DenoDatagramSocket.bind(options)),
   lookupHost,
   unixPathState,
@@ -385,4 +389,6 @@ export const denoRuntime: Runtime = {
   childProcesses,
   connectStream: nodeConnectStream,
   tls: nodeTls,
+  // Streams through node:net (no flag needed); Deno's UDP has no reusePort at all (deno#36858).
+  reusePort: { stream: nodeReusePort, datagram: false },
 };

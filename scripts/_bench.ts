@@ -5,6 +5,7 @@
  * @module
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,20 +26,39 @@ export const bin = (name: string): string => join(root, "node_modules", ".bin", 
 export function buildC(name: string, sources: string[], flags: string[] = []): string {
   const dir = join(tmpdir(), "sockserve-bench");
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, name);
+  // Named by its sources: benchmarks of other checkouts on the machine build theirs in the same directory.
+  const hash = createHash("sha256");
+  for (const source of sources) hash.update(readFileSync(join(root, source)));
+  const out = join(dir, `${name}-${hash.digest("hex").slice(0, 12)}`);
   execFileSync("cc", ["-O2", "-o", out, ...sources.map((source) => join(root, source)), ...flags], {
     stdio: "inherit",
   });
   return out;
 }
 
-/** The CPU time a process has used so far (user + system, in clock ticks of 1/100 s), or `null` once it is gone. */
+/**
+ * The CPU time a process and its running children have used so far (user + system, in clock ticks of 1/100 s), or
+ * `null` once it is gone.
+ */
 export function procStat(pid: number): { cpuTicks: number } | null {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return { cpuTicks: Number(fields[11]) + Number(fields[12]) };
+    // The process and its children (a worker pool's workers, forking children) that are still running.
+    let cpuTicks = Number(fields[11]) + Number(fields[12]);
+    for (const child of childPids(pid)) cpuTicks += procStat(child)?.cpuTicks ?? 0;
+    return { cpuTicks };
   } catch {
     return null;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number)
+    );
+  } catch {
+    return [];
   }
 }
 

@@ -12,6 +12,10 @@
  * writes `bench/RESULTS-partial.md`, so that the committed full table is never overwritten by a part of it. Both print
  * the same table.
  *
+ * The worker pool: `--modes async,pool1,pool2 --workloads spin,tcp16,connect,proxyconnect` measures `WorkerPool`s of
+ * 1 and 2 workers (server CPU counts the workers) and ends with the ratios: 2 workers ÷ 1, and PROXY protocol on ÷ off
+ * on connect-per-request (`proxyconnect`, whose client sends a PROXY v1 header first, against `connect`).
+ *
  * @module
  */
 import { execFileSync } from "node:child_process";
@@ -56,8 +60,9 @@ function parseOptions(argv: string[]): Options {
   };
   const quick = argv.includes("--quick");
   const modes = (value("--modes") ?? MODES.join(",")).split(",");
-  const unknown = modes.filter((mode) => !MODES.includes(mode));
-  if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(", ")}: use ${MODES.join(", ")}`);
+  const known = [...MODES, ...POOL_MODES];
+  const unknown = modes.filter((mode) => !known.includes(mode));
+  if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(", ")}: use ${known.join(", ")}`);
   return {
     quick,
     partial: quick || ["--runtimes", "--modes", "--workloads"].some((flag) => argv.includes(flag)),
@@ -81,6 +86,10 @@ const TLS_WORKLOADS = ["tls16", "tlsconnect"];
 /** The modes of this library, as the server classes' prefixes name them. */
 const MODES = ["sync", "async", "threading", "forking"];
 
+/** `WorkerPool`s of 1 and 2 workers: measured only when named in `--modes`, on {@link POOL_WORKLOADS}. */
+const POOL_MODES = ["pool1", "pool2"];
+const POOL_WORKLOADS = ["tcp16", "tcp256", "connect", "spin", "proxyconnect"];
+
 /** A load: what the load generator does, and which server handler and transport it needs. */
 interface Workload {
   name: string;
@@ -88,7 +97,7 @@ interface Workload {
   /** `tls`: TCP with the `tls` option (this library), `node:tls` (raw), `ssl` (CPython), the test certificate. */
   transport: "tcp" | "udp" | "unix" | "tls";
   /** The server's handler: `protocol` and `lines` are the callback shape (`StreamProtocol`, `LineReceiver`). */
-  handler: "echo" | "cpu" | "protocol" | "lines";
+  handler: "echo" | "cpu" | "spin" | "proxy" | "protocol" | "lines";
   loadgen: (address: string, seconds: number) => string[];
   unit: "ops/s" | "MB/s" | "MiB";
 }
@@ -149,6 +158,22 @@ const WORKLOADS: Workload[] = [
     handler: "cpu",
     unit: "ops/s",
     loadgen: (a, s) => ["tcp", ...hostPort(a), "4", `${s}`],
+  },
+  {
+    name: "spin",
+    what: "persistent TCP echo, 64 connections, 50 µs of CPU per line in the handler",
+    transport: "tcp",
+    handler: "spin",
+    unit: "ops/s",
+    loadgen: (a, s) => ["tcp", ...hostPort(a), "64", `${s}`],
+  },
+  {
+    name: "proxyconnect",
+    what: "connect, PROXY v1 header and one line in one write, close (16 at a time)",
+    transport: "tcp",
+    handler: "proxy",
+    unit: "ops/s",
+    loadgen: (a, s) => ["connectproxy", ...hostPort(a), "16", `${s}`],
   },
   {
     name: "idle10k",
@@ -312,12 +337,16 @@ function applies(contender: Contender, workload: Workload): boolean {
   if (contender.mode === "raw-native") return workload.transport === "tls";
   // One connection at a time on 16 persistent connections measures only the wait for a turn.
   if (workload.transport === "tls" && contender.mode === "sync") return workload.name !== "tls16";
+  if (POOL_MODES.includes(contender.mode)) return POOL_WORKLOADS.includes(workload.name);
+  // The PROXY protocol is this library's: compared with the same mode on the plain connect workload.
+  if (workload.handler === "proxy") return contender.mode === "async";
   // CPython's socketserver has no protocol handlers: its classes are compared on the stream-handler workloads.
   if (contender.runtime === "cpython" && (workload.handler === "protocol" || workload.handler === "lines")) {
     return false;
   }
   if (workload.unit === "MiB") return contender.mode === "async" || contender.mode === "raw";
   if (workload.handler === "cpu") return contender.mode !== "raw";
+  if (workload.handler === "spin") return contender.mode === "async";
   // One datagram protocol object in the server's thread: the same server in every mode, so measured once.
   if (workload.name === "pudp") return contender.mode === "raw" || contender.mode === "async";
   return true;
@@ -516,10 +545,43 @@ async function main(): Promise<void> {
     }
     lines.push("");
   }
+  lines.push(
+    ...ratioLines(all, workloads, (c, w) =>
+      median(
+        (samples.get(key(c, w)) ?? []).filter((s) => s.ok).map((s) => s.value),
+      )),
+  );
   const report = lines.join("\n");
   console.log(`\n${report}`);
   mkdirSync(join(root, "bench"), { recursive: true });
   writeFileSync(join(root, "bench", options.partial ? "RESULTS-partial.md" : "RESULTS.md"), report + "\n");
+}
+
+/** The ratios the worker pool and the PROXY protocol are judged by, per runtime, from this run's medians. */
+function ratioLines(
+  all: Contender[],
+  workloads: Workload[],
+  value: (contender: Contender, workload: Workload) => number,
+): string[] {
+  const lines: string[] = [];
+  const byName = (name: string) => workloads.find((w) => w.name === name);
+  const of = (runtime: string, mode: string) => all.find((c) => c.runtime === runtime && c.mode === mode);
+  for (const runtime of new Set(all.map((c) => c.runtime))) {
+    const cells: string[] = [];
+    const [one, two] = [of(runtime, "pool1"), of(runtime, "pool2")];
+    for (const name of ["spin", "tcp16", "tcp256", "connect"]) {
+      const workload = byName(name);
+      if (workload && one && two) {
+        cells.push(`${name} 2 workers ÷ 1: ${ratio(value(two, workload), value(one, workload))}`);
+      }
+    }
+    const [plain, proxied, async] = [byName("connect"), byName("proxyconnect"), of(runtime, "async")];
+    if (plain && proxied && async) {
+      cells.push(`connect PROXY on ÷ off: ${ratio(value(async, proxied), value(async, plain))}`);
+    }
+    if (cells.length > 0) lines.push(`- **${runtime}**: ${cells.join("; ")}`);
+  }
+  return lines.length > 0 ? ["## Ratios", "", ...lines, ""] : [];
 }
 
 if (!existsSync(join(root, "scripts", "loadgen", "loadgen.c"))) {

@@ -44,3 +44,23 @@ export class LineReceiverEcho extends LineReceiver {
     this.transport.write(line);
   }
 }
+
+/** CPU time {@link Spin50} spends on each line, in milliseconds: 50 µs, a handler with real per-message work. */
+export const SPIN_MS = 0.05;
+
+/** Echoes each line after spinning {@link SPIN_MS} of CPU on the handler's thread (the pool benchmark's work). */
+export class Spin50 extends StreamRequestHandler {
+  static override moduleUrl: string = import.meta.url;
+
+  override async handle(): Promise<void> {
+    for (;;) {
+      const line = await this.rfile.readline(65536);
+      if (line.length === 0) return;
+      const until = performance.now() + SPIN_MS;
+      while (performance.now() < until) {
+        // Busy: the point is CPU, not waiting.
+      }
+      await this.wfile.write(line);
+    }
+  }
+}

@@ -81,6 +81,7 @@ const CHECKS: Readonly<Record<string, OptionCheck>> = {
   maxPacketSize: integer(1, 16 * 1024 * 1024),
   allowReuseAddress: BOOLEAN,
   allowReusePort: BOOLEAN,
+  listenFd: integer(0, 2147483647, { nullable: true }),
   lineTimeout: milliseconds(true),
   idleTimeout: milliseconds(true),
   maxConnectionsPerAddress: integer(1, Number.MAX_SAFE_INTEGER, { nullable: true }),

@@ -43,6 +43,13 @@ export interface TCPServerOptions extends BaseServerOptions {
   /** SO_REUSEPORT: several servers share the port (Deno needs `--unstable-net`; Node needs 22.12 or later). */
   allowReusePort?: boolean;
   /**
+   * Serve an already-listening socket by its file descriptor instead of binding `serverAddress` (which is then
+   * ignored and replaced by the socket's own address): one inherited from a parent process, or from systemd socket
+   * activation (see `listenFdsFromEnvironment()`). Works in every mode, on the three runtimes (through `node:net`).
+   * Default `null`: bind.
+   */
+  listenFd?: number | null;
+  /**
    * Every connection starts with a PROXY protocol header (v1 or v2, from HAProxy, nginx or a cloud load balancer),
    * read before `verifyRequest()`: `clientAddress` is the client it names, and `request.proxyHeader` the whole header.
    * A connection with an invalid, late or untrusted header is closed without a reply (see
@@ -99,6 +106,8 @@ export interface TCPServer<ServerAddress extends SocketAddress = InetAddress> {
   allowReuseAddress: boolean;
   /** SO_REUSEPORT. Default `false`. */
   allowReusePort: boolean;
+  /** The inherited listening socket to serve (see {@link TCPServerOptions.listenFd}). Default `null`: bind. */
+  listenFd: number | null;
   /** The PROXY protocol (see {@link TCPServerOptions.proxyProtocol}). Default `null`: none. */
   proxyProtocol: ProxyProtocolOptions | null;
   /** TLS settings (see {@link TCPServerOptions.tls}); `null` serves plain text. Default `null`. */
@@ -149,6 +158,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     this.prototype.requestQueueSize = 511;
     this.prototype.allowReuseAddress = false;
     this.prototype.allowReusePort = false;
+    this.prototype.listenFd = null;
     this.prototype.proxyProtocol = null;
     this.prototype.tls = null;
     this.prototype.lineTimeout = DEFAULT_LINE_TIMEOUT;
@@ -219,7 +229,16 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       ? tlsSupport.listenStream.bind(tlsSupport)
       : runtime.listenStream.bind(runtime);
     let listener: StreamListener;
-    if (this.transport === "unix") {
+    const fd = this.listenFd;
+    if (fd !== null && fd !== undefined) {
+      if (!Number.isInteger(fd) || fd < 0) {
+        throw new RangeError(`listenFd must be a file descriptor (0 or more), got ${fd}`);
+      }
+      // The socket is someone else's: its unix path (if any) is not this server's to remove.
+      listener = this.transport === "unix"
+        ? await listen({ transport: "unix", path: String(this.serverAddress ?? ""), backlog, fd })
+        : await listen({ transport: "tcp", hostname: "", port: 0, backlog, reusePort: false, fd });
+    } else if (this.transport === "unix") {
       const path = await prepareUnixPath(runtime, this.serverAddress, "unix");
       listener = await listen({ transport: "unix", path, backlog });
       this.#boundPath = path;

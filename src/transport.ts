@@ -123,8 +123,19 @@ export type StreamListenOptions =
     readonly port: number;
     readonly backlog: number;
     readonly reusePort: boolean;
+    /**
+     * Serve this already-listening socket (a descriptor inherited from a parent or from systemd) instead of binding:
+     * `hostname` and `port` are then ignored. Adapters listen on it through `node:net` on every runtime.
+     */
+    readonly fd?: number;
   }
-  | { readonly transport: "unix"; readonly path: string; readonly backlog: number };
+  | {
+    readonly transport: "unix";
+    readonly path: string;
+    readonly backlog: number;
+    /** As for TCP: serve this already-listening unix socket; `path` is then only its name for messages. */
+    readonly fd?: number;
+  };
 
 /** Options for {@link Runtime.listenDatagram}. */
 export type DatagramListenOptions =
@@ -197,6 +208,12 @@ export interface Runtime {
    * certificates, SNI, reloads and server-side upgrades alike on Deno, Bun and Node.
    */
   readonly tls?: TlsSupport;
+  /**
+   * Where SO_REUSEPORT can be used without risk (Linux, a runtime API that has it and needs no flag): TCP listeners
+   * with `reusePort: true`, and UDP sockets. Absent means neither. The worker pool spreads connections by reusePort
+   * where this allows it, and hands accepted connections over from its primary process otherwise.
+   */
+  readonly reusePort?: { readonly stream: boolean; readonly datagram: boolean };
 }
 
 /** TLS as the core sees it: listeners whose connections can be secured, and contexts that secure them. */
@@ -336,6 +353,12 @@ export interface ChildStartOptions {
    * gets these and nothing else (no flag: no permission at all). Bun and Node have no permissions and ignore them.
    */
   readonly denoFlags: readonly string[];
+  /**
+   * What the child runs once its handler class is loaded: `"forking"` (default) serves one request at a time for a
+   * forking server (`src/forking/child_loop.ts`); `"pool"` runs a whole server as a worker of a `WorkerPool`
+   * (`src/pool/worker_loop.ts`).
+   */
+  readonly role?: "forking" | "pool";
 }
 
 /** How a child process ended. */

@@ -35,13 +35,23 @@ export function startEcho(args: readonly string[], fileLimit?: number): EchoProg
 
 /**
  * Starts examples/NAME.ts (its build under Node) with `args`: the other examples, with the same contract. With
- * `fileLimit`, under that limit of open descriptors (`ulimit -n`).
+ * `fileLimit`, under that limit of open descriptors (`ulimit -n`). With `wrapper`, that command runs first and is given
+ * the example's command line to run (`python3 -c CODE`, `systemd-socket-activate -l ADDRESS`).
  */
-export function startExample(name: string, args: readonly string[], fileLimit?: number): EchoProgram {
+export function startExample(
+  name: string,
+  args: readonly string[],
+  fileLimit?: number,
+  wrapper: readonly string[] = [],
+): EchoProgram {
   let [command, commandArgs] = exampleCommand(name, args);
   if (fileLimit !== undefined) {
     commandArgs = ["-c", `ulimit -n ${fileLimit} && exec "$@"`, "sh", command, ...commandArgs];
     command = "sh";
+  }
+  if (wrapper.length > 0) {
+    commandArgs = [...wrapper.slice(1), command, ...commandArgs];
+    command = wrapper[0];
   }
   const child = spawn(command, commandArgs, {
     cwd: REPO_ROOT,

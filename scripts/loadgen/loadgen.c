@@ -1,6 +1,7 @@
 // A single-threaded epoll load generator: N connections each send a 64-byte line and wait for it back (ping-pong),
 // for D seconds. Prints one JSON line: ops per second and latency percentiles.
 // Modes: tcp HOST PORT | unix PATH | udp HOST PORT | connect HOST PORT (connect, one line, close per op) | bulk HOST PORT
+// | connectproxy HOST PORT (as connect, each connection's first write a PROXY v1 header and the line, in one send)
 // Usage: loadgen MODE ADDR... CONNS SECONDS [LINE_BYTES]
 // Mode idle: opens CONNS connections, prints {"connected":N} once all are up, holds them SECONDS, then exits.
 // Mode connect spreads its connections over source addresses 127.0.0.2-251 (loopback targets only): from one source
@@ -72,7 +73,7 @@ static int open_conn(int nonblocking) {
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
 int main(int argc, char **argv) {
-  if (argc < 5) { fprintf(stderr, "usage: loadgen tcp|udp|connect|idle HOST PORT CONNS SECONDS [BYTES] | unix PATH CONNS SECONDS [BYTES]\n"); return 2; }
+  if (argc < 5) { fprintf(stderr, "usage: loadgen tcp|udp|connect|connectproxy|idle HOST PORT CONNS SECONDS [BYTES] | unix PATH CONNS SECONDS [BYTES]\n"); return 2; }
   const char *mode = argv[1];
   int argi;
   if (!strcmp(mode, "unix")) {
@@ -92,7 +93,19 @@ int main(int argc, char **argv) {
   if (argc > argi + 2) line_len = (size_t)atol(argv[argi + 2]);
   if (line_len < 2 || line_len > sizeof line) { fprintf(stderr, "bad line size\n"); return 2; }
   memset(line, 'x', line_len - 1); line[line_len - 1] = '\n';
-  int per_connect = !strcmp(mode, "connect");
+  int proxy = !strcmp(mode, "connectproxy");
+  int per_connect = !strcmp(mode, "connect") || proxy;
+  // The first write of a connection: with a PROXY v1 header (as HAProxy sends it: header and data in one segment).
+  static char first[512];
+  size_t first_len = line_len;
+  if (proxy && line_len > 400) { fprintf(stderr, "connectproxy: lines of at most 400 bytes\n"); return 2; }
+  if (proxy) {
+    int n = snprintf(first, sizeof first, "PROXY TCP4 203.0.113.7 127.0.0.1 40000 %s\r\n", argv[3]);
+    memcpy(first + n, line, line_len);
+    first_len = (size_t)n + line_len;
+  } else {
+    memcpy(first, line, line_len);
+  }
   spread_sources = per_connect && family == AF_INET &&
                    (ntohl(((struct sockaddr_in *)&target)->sin_addr.s_addr) >> 24) == 127;
   if (!strcmp(mode, "idle")) {
@@ -130,7 +143,7 @@ int main(int argc, char **argv) {
       if (cc->connecting) {
         if (events[k].events & (EPOLLERR | EPOLLHUP)) { errors++; goto reopen; }
         cc->connecting = 0;
-        if (send(cc->fd, line, line_len, MSG_NOSIGNAL) < 0) { errors++; goto reopen; }
+        if (send(cc->fd, first, first_len, MSG_NOSIGNAL) < 0) { errors++; goto reopen; }
         cc->sent_at = now(); cc->got = 0;
         struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
         epoll_ctl(ep, EPOLL_CTL_MOD, cc->fd, &ev);
