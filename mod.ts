@@ -76,9 +76,11 @@ export {
   type CollectChildrenOptions,
   DEFAULT_MAX_CHILDREN,
   DEFAULT_SPARE_CHILDREN,
-  ForkingMixIn,
   type ForkingOptions,
   type ForkingServer,
+} from "./src/forking/options.ts";
+export {
+  ForkingMixIn,
   ForkingTCPServer,
   ForkingTCPServerBase,
   ForkingUDPServer,

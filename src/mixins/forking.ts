@@ -72,14 +72,6 @@ import {
   takeBuffered,
 } from "../forking/request_message.ts";
 
-export {
-  type CollectChildrenOptions,
-  DEFAULT_MAX_CHILDREN,
-  DEFAULT_SPARE_CHILDREN,
-  type ForkingOptions,
-  type ForkingServer,
-} from "../forking/options.ts";
-
 /**
  * Makes each request run in a child process of the same runtime (see the module documentation for the design): the
  * handler class must be importable by URL (`static override moduleUrl = import.meta.url;`). `processRequest()` waits
