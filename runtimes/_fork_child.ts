@@ -56,7 +56,21 @@ class ProcessChannel implements ParentChannel {
     process.on("message", (message: unknown, handle: unknown) => {
       events.message(message, handle === undefined || handle === null ? null : adopt(handle));
     });
-    process.on("disconnect", () => events.disconnect());
+    let disconnected = false;
+    const disconnect = () => {
+      if (disconnected) return;
+      disconnected = true;
+      events.disconnect();
+    };
+    process.on("disconnect", disconnect);
+    // A parent killed while this child was starting may never be reported as a disconnect (seen on Deno): the child
+    // then lived on, holding the parent's stderr open. Being reparented says the parent is gone, on every runtime.
+    const parent = process.ppid;
+    if (process.connected === false) queueMicrotask(disconnect);
+    const watchdog = setInterval(() => {
+      if (process.ppid !== parent) disconnect();
+    }, 1000);
+    (watchdog as { unref?: () => void }).unref?.();
   }
 
   send(message: unknown): Promise<void> {
