@@ -173,7 +173,7 @@ export class WorkerExitedError extends Error {
 }
 
 /**
- * A handler running in a worker thread called `process.exit()` (or `Deno.exit()`). In a worker that would end the
+ * A handler running in a worker thread called the runtime's exit function. In a worker that would end the
  * thread and every request it serves, so there it throws this instead: the request that called it fails (its
  * connection is closed and the error reported to `handleError()`), as Python's `sys.exit()` in a handler thread
  * ends only that thread. The worker goes on serving the others.

@@ -13,16 +13,17 @@ export const LISTEN_FDS_START = 3;
  * must not see these variables: the library never passes them on to its workers (they get connections or their own
  * sockets).
  *
- * @param env the environment (`process.env`, `Deno.env.toObject()`)
+ * @param env the process's environment variables, as the runtime gives them
  * @param pid this process's id
  * @throws {RangeError} when `LISTEN_FDS` is not a number of descriptors
  *
  * @example Serve the socket systemd opened
  * ```ts
- * import process from "node:process";
  * import { AsyncTCPServer, listenFdsFromEnvironment, StreamRequestHandler } from "@sockserve/sockserve";
  *
- * const [fd] = listenFdsFromEnvironment(process.env, process.pid);
+ * declare const environment: Record<string, string | undefined>; // the process's environment variables
+ * declare const pid: number; // the process's id
+ * const [fd] = listenFdsFromEnvironment(environment, pid);
  * const server = new AsyncTCPServer(["", 0], StreamRequestHandler, { listenFd: fd ?? null });
  * ```
  */
