@@ -91,7 +91,8 @@ export {
   ForkingUnixStreamServerBase,
 } from "./src/mixins/forking.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
-export { type PoolSpread, WorkerPool, type WorkerPoolOptions } from "./src/pool/worker_pool.ts";
+export type { PoolSpread, WorkerPoolOptions } from "./src/pool/options.ts";
+export { WorkerPool } from "./src/pool/worker_pool.ts";
 export { LISTEN_FDS_START, listenFdsFromEnvironment } from "./src/pool/socket_activation.ts";
 export {
   DatagramProtocolMixIn,

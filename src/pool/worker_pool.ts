@@ -19,7 +19,6 @@
  * @module
  */
 import type { RequestHandlerClass } from "../base_request_handler.ts";
-import { checkInetAddress, checkUnixPath } from "../address.ts";
 import { prepareUnixPath, resolveInetAddress } from "../bind_address.ts";
 import { getDefaultRuntime } from "../default_runtime.ts";
 import { HandlerLoadError, ServerStateError, UnsupportedError } from "../errors.ts";
@@ -37,48 +36,7 @@ import type {
   UnixAddress,
 } from "../transport.ts";
 import type { FromWorker, WorkerServerKind } from "./protocol.ts";
-
-/** How a pool spreads its work: see the module documentation. */
-export type PoolSpread = "reusePort" | "handOver" | "single";
-
-/** Options of a {@link WorkerPool}. */
-export interface WorkerPoolOptions {
-  /** Worker processes (default: the number of cores, `availableParallelism()`). From 1 to 1024. */
-  workers?: number;
-  /** `"stream"` (default: TCP, or unix stream for a path) or `"datagram"` (UDP). */
-  type?: "stream" | "datagram";
-  /** How work is spread (default: `reusePort` where the runtime has it, see the module documentation). */
-  spread?: PoolSpread;
-  /**
-   * Milliseconds a draining worker (at `serverClose()`, SIGTERM or `reload()`) gives its requests in flight before
-   * it aborts them. Default 10 000.
-   */
-  drainTimeout?: number;
-  /**
-   * Serve this inherited listening socket (systemd socket activation, a parent process) instead of binding
-   * `serverAddress`: the primary listens on it and hands connections over. Default `null`.
-   */
-  listenFd?: number | null;
-  /** Listen backlog of the primary's socket (`handOver`) or of each worker's. Default 511. */
-  requestQueueSize?: number;
-  /**
-   * Options of each worker's server (JSON data): `lineTimeout`, `idleTimeout`, `maxConcurrentRequests`,
-   * `maxConnectionsPerAddress`, `proxyProtocol`, `maxPacketSize`, …, as the async server classes take them.
-   */
-  serverOptions?: Readonly<Record<string, unknown>>;
-  /**
-   * Data fields (JSON) set on each worker's server once built, for its handlers to read from `this.server`, as a
-   * forking server's children see its fields.
-   */
-  serverFields?: Readonly<Record<string, unknown>>;
-  /**
-   * Deno flags of each worker (Bun and Node ignore them). Default `["--allow-net"]` (plus `--unstable-net` for UDP):
-   * a worker can bind and serve, and nothing more. Give the permissions your handler needs, `--allow-net` included.
-   */
-  workerPermissions?: readonly string[];
-  /** The runtime adapter; by default the detected one. It must be able to start child processes. */
-  runtime?: Runtime;
-}
+import { type PoolSpread, settlePoolOptions, type WorkerPoolOptions } from "./options.ts";
 
 /** One worker, as the primary sees it. */
 interface Worker {
@@ -166,65 +124,12 @@ export class WorkerPool {
     this.#runtime = options.runtime ?? getDefaultRuntime();
     this.RequestHandlerClass = RequestHandlerClass;
     handlerLocation(RequestHandlerClass);
-    const type = options.type ?? "stream";
-    if (type !== "stream" && type !== "datagram") {
-      throw new TypeError(`type must be "stream" or "datagram", got ${JSON.stringify(type)}`);
-    }
-    const listenFd = options.listenFd ?? null;
-    if (listenFd !== null && (!Number.isInteger(listenFd) || listenFd < 0)) {
-      throw new RangeError(`listenFd must be a non-negative integer (a file descriptor), got ${listenFd}`);
-    }
-    if (typeof serverAddress === "string") {
-      if (type === "datagram") {
-        throw new UnsupportedError("a worker pool serves UDP datagrams, not unix datagrams: give [host, port]");
-      }
-      this.#kind = "unix";
-      this.serverAddress = listenFd === null ? checkUnixPath(serverAddress, "server address") : serverAddress;
-    } else {
-      this.#kind = type === "datagram" ? "udp" : "tcp";
-      this.serverAddress = listenFd === null ? checkInetAddress(serverAddress, "server address") : serverAddress;
-    }
-    if (listenFd !== null && this.#kind === "udp") {
-      throw new UnsupportedError("listenFd serves an inherited stream socket; a datagram pool binds its own");
-    }
-    const workers = options.workers ?? this.#runtime.availableParallelism?.() ?? 1;
-    if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
-      throw new RangeError(`workers must be an integer from 1 to 1024, got ${workers}`);
-    }
-    const drainTimeout = options.drainTimeout ?? 10_000;
-    if (!Number.isFinite(drainTimeout) || drainTimeout < 0) {
-      throw new RangeError(`drainTimeout must be a non-negative number of milliseconds, got ${drainTimeout}`);
-    }
-    this.drainTimeout = drainTimeout;
-    const reusePort = this.#runtime.reusePort;
-    const canReuse = this.#kind === "udp" ? reusePort?.datagram === true : reusePort?.stream === true;
-    const spread = options.spread ??
-      (this.#kind === "udp"
-        ? (canReuse ? "reusePort" : "single")
-        : this.#kind === "tcp" && canReuse && listenFd === null
-        ? "reusePort"
-        : "handOver");
-    if (spread !== "reusePort" && spread !== "handOver" && spread !== "single") {
-      throw new TypeError(`spread must be "reusePort", "handOver" or "single", got ${JSON.stringify(spread)}`);
-    }
-    if (spread === "reusePort" && (!canReuse || this.#kind === "unix" || listenFd !== null)) {
-      throw new UnsupportedError(
-        this.#kind === "unix" || listenFd !== null
-          ? "spread reusePort needs a [host, port] address the workers bind: use handOver"
-          : `spread reusePort: the ${this.#runtime.name} runtime adapter has no SO_REUSEPORT for ${this.#kind} here`,
-      );
-    }
-    if (spread === "handOver" && this.#kind === "udp") {
-      throw new UnsupportedError("datagrams cannot be handed over: use reusePort (where available) or single");
-    }
-    const tls = options.serverOptions?.tls;
-    if (spread === "handOver" && tls !== undefined && tls !== null) {
-      throw new UnsupportedError(
-        "tls in a pool whose primary hands connections over is not supported yet: terminate TLS in the load balancer",
-      );
-    }
-    this.spread = spread;
-    this.workers = spread === "single" ? 1 : workers;
+    const settled = settlePoolOptions(serverAddress, options, this.#runtime);
+    this.#kind = settled.kind;
+    this.serverAddress = settled.serverAddress;
+    this.drainTimeout = settled.drainTimeout;
+    this.spread = settled.spread;
+    this.workers = settled.workers;
   }
 
   /** The runtime adapter in use. */
