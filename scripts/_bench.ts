@@ -175,3 +175,9 @@ export function navigatorCores(): number {
     return NaN;
   }
 }
+
+/** The value after `flag` on a command line (`--seconds 2` gives "2"); `undefined` when the flag is absent. */
+export function flagValue(argv: readonly string[], flag: string): string | undefined {
+  const index = argv.indexOf(flag);
+  return index >= 0 ? argv[index + 1] : undefined;
+}

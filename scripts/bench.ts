@@ -27,6 +27,7 @@ import {
   bin,
   buildC,
   cpuModel,
+  flagValue,
   fmt,
   median,
   memory,
@@ -54,10 +55,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const value = (flag: string): string | undefined => {
-    const index = argv.indexOf(flag);
-    return index >= 0 ? argv[index + 1] : undefined;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const quick = argv.includes("--quick");
   const modes = (value("--modes") ?? MODES.join(",")).split(",");
   const known = [...MODES, ...POOL_MODES];

@@ -22,6 +22,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { flagValue } from "./_bench.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const root = here.includes("/dist/") ? join(here, "..", "..") : join(here, "..");
@@ -43,10 +44,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const value = (flag: string): string | undefined => {
-    const index = argv.indexOf(flag);
-    return index >= 0 ? argv[index + 1] : undefined;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const list = (flag: string, fallback: string[], allowed: string[]): string[] => {
     const chosen = (value(flag) ?? fallback.join(",")).split(",");
     const unknown = chosen.filter((item) => !allowed.includes(item));

@@ -28,6 +28,7 @@ import {
   bin,
   buildC,
   cpuModel,
+  flagValue,
   fmt,
   median,
   navigatorCores,
@@ -69,10 +70,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const value = (flag: string): string | undefined => {
-    const index = argv.indexOf(flag);
-    return index >= 0 ? argv[index + 1] : undefined;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const list = (flag: string, fallback: string, allowed: readonly string[]): string[] => {
     const chosen = (value(flag) ?? fallback).split(",");
     const unknown = chosen.filter((item) => !allowed.includes(item));
