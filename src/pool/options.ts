@@ -1,5 +1,5 @@
 /**
- * The options of a {@link WorkerPool}, and how its constructor checks and settles them.
+ * The options of a `WorkerPool`, and how its constructor checks and settles them.
  *
  * @module
  */
@@ -7,12 +7,11 @@ import { checkInetAddress, checkUnixPath } from "../address.ts";
 import { UnsupportedError } from "../errors.ts";
 import type { InetAddress, Runtime, UnixAddress } from "../transport.ts";
 import type { WorkerServerKind } from "./protocol.ts";
-import type { WorkerPool } from "./worker_pool.ts";
 
 /** How a pool spreads its work: see the module documentation. */
 export type PoolSpread = "reusePort" | "handOver" | "single";
 
-/** Options of a {@link WorkerPool}. */
+/** Options of a `WorkerPool`. */
 export interface WorkerPoolOptions {
   /** Worker processes (default: the number of cores, `availableParallelism()`). From 1 to 1024. */
   workers?: number;
@@ -51,7 +50,7 @@ export interface WorkerPoolOptions {
   runtime?: Runtime;
 }
 
-/** What a {@link WorkerPool}'s constructor settles from its arguments. */
+/** What a `WorkerPool`'s constructor settles from its arguments. */
 export interface SettledPoolOptions {
   readonly kind: WorkerServerKind;
   readonly serverAddress: InetAddress | UnixAddress;

@@ -21,10 +21,11 @@ export const LISTEN_FDS_START = 3;
  * ```ts
  * import { AsyncTCPServer, listenFdsFromEnvironment, StreamRequestHandler } from "@sockserve/sockserve";
  *
- * declare const environment: Record<string, string | undefined>; // the process's environment variables
- * declare const pid: number; // the process's id
- * const [fd] = listenFdsFromEnvironment(environment, pid);
- * const server = new AsyncTCPServer(["", 0], StreamRequestHandler, { listenFd: fd ?? null });
+ * // environment and pid: the process's environment variables and id, as the runtime gives them.
+ * function serverForSystemd(environment: Record<string, string | undefined>, pid: number): AsyncTCPServer {
+ *   const [fd] = listenFdsFromEnvironment(environment, pid);
+ *   return new AsyncTCPServer(["", 0], StreamRequestHandler, { listenFd: fd ?? null });
+ * }
  * ```
  */
 export function listenFdsFromEnvironment(
