@@ -9,7 +9,7 @@
  *                               StreamProtocol echoing each chunk from the socket's callback, or for datagrams one
  *                               DatagramProtocol for the server, which runs in the server's thread: sync or async)
  *   --host HOST (default 127.0.0.1)  --port N (default 0)  --path PATH (unix transports)
- *   --requests-per-child N   (forking: requests a child process serves before it exits; default 1)
+ *   --requests-per-child N|Infinity   (forking: requests a child process serves before it exits; default 1)
  *   --proxy-protocol v1|v2|any   (stream transports: every connection starts with a PROXY protocol header of that
  *                                 version, as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send)
  *   --trusted-proxy CIDR     (repeatable; with --proxy-protocol: only these peers may connect; "unix" for unix peers)
@@ -58,6 +58,7 @@ import {
   WorkerPool,
 } from "../mod.ts";
 import { DatagramEcho, DatagramProtocolEcho, LineEcho, ProtocolEcho } from "./echo_handlers.ts";
+import { parseRequestsPerChild, UsageError } from "./_options.ts";
 import { serveUntilSignal } from "./_serve_until_signal.ts";
 
 const TRANSPORTS = ["tcp", "udp", "unix", "unix-dgram"] as const;
@@ -102,8 +103,6 @@ export interface EchoOptions {
   /** The inherited listening socket to serve, or `null` to bind. */
   listenFd: number | null;
 }
-
-class UsageError extends Error {}
 
 function parse(argv: readonly string[]): EchoOptions {
   const options: EchoOptions = {
@@ -171,15 +170,9 @@ function parse(argv: readonly string[]): EchoOptions {
       case "--path":
         options.path = value();
         break;
-      case "--requests-per-child": {
-        const text = value();
-        const count = /^[1-9]\d*$/.test(text) ? Number(text) : NaN;
-        if (!Number.isSafeInteger(count)) {
-          throw new UsageError(`--requests-per-child must be a positive integer, got ${JSON.stringify(text)}`);
-        }
-        options.requestsPerChild = count;
+      case "--requests-per-child":
+        options.requestsPerChild = parseRequestsPerChild(value());
         break;
-      }
       case "--proxy-protocol": {
         const version = value();
         if (version !== "v1" && version !== "v2" && version !== "any") {

@@ -8,6 +8,7 @@
  *   --mode sync|async|threading|forking   (default async)
  *   --host HOST (default 127.0.0.1)  --port N (default 0)  --path PATH (unix)
  *   --register                            register with the portmapper at 127.0.0.1:111 (tcp and udp)
+ *   --requests-per-child N|Infinity       (forking: calls or connections a child serves before it exits; default 1)
  * ```
  *
  * Prints one line `listening on ADDRESS` when ready (after registering). SIGINT or SIGTERM: unregisters when
@@ -33,6 +34,7 @@ import {
   ThreadingRpcUnixStreamServer,
 } from "../mod.ts";
 import { CalcDatagram, CalcStream } from "./rpc_calc_handlers.ts";
+import { parseRequestsPerChild, UsageError } from "./_options.ts";
 import { serveUntilSignal } from "./_serve_until_signal.ts";
 
 const TRANSPORTS = ["tcp", "udp", "unix"] as const;
@@ -54,12 +56,12 @@ export interface CalcOptions {
   path: string | undefined;
   /** Register with the portmapper. */
   register: boolean;
+  /** Forking: calls (udp) or connections a child serves before it exits. */
+  requestsPerChild: number;
 }
 
-class UsageError extends Error {}
-
 const USAGE = "usage: rpc_calc [--transport tcp|udp|unix] [--mode sync|async|threading|forking] " +
-  "[--host HOST] [--port N] [--path PATH] [--register]";
+  "[--host HOST] [--port N] [--path PATH] [--register] [--requests-per-child N|Infinity]";
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!allowed.includes(value as T)) {
@@ -76,6 +78,7 @@ function parse(argv: readonly string[]): CalcOptions {
     port: 0,
     path: undefined,
     register: false,
+    requestsPerChild: 1,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -109,6 +112,9 @@ function parse(argv: readonly string[]): CalcOptions {
       case "--register":
         options.register = true;
         break;
+      case "--requests-per-child":
+        options.requestsPerChild = parseRequestsPerChild(value());
+        break;
       case "--help":
       case "-h":
         throw new UsageError(USAGE);
@@ -134,9 +140,10 @@ function makeServer(options: CalcOptions): AnyServer {
   const inet = [options.host, options.port] as const;
   const path = options.path as string;
   if (mode === "forking") {
-    if (transport === "tcp") return new ForkingRpcTCPServer(inet, CalcStream, settings);
-    if (transport === "unix") return new ForkingRpcUnixStreamServer(path, CalcStream, settings);
-    return new ForkingRpcUDPServer(inet, CalcDatagram, settings);
+    const forking = { ...settings, requestsPerChild: options.requestsPerChild };
+    if (transport === "tcp") return new ForkingRpcTCPServer(inet, CalcStream, forking);
+    if (transport === "unix") return new ForkingRpcUnixStreamServer(path, CalcStream, forking);
+    return new ForkingRpcUDPServer(inet, CalcDatagram, forking);
   }
   if (mode === "threading") {
     if (transport === "tcp") return new ThreadingRpcTCPServer(inet, CalcStream, settings);

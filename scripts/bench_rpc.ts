@@ -120,7 +120,13 @@ function contenders(options: Options, libtirpcServer: string): Contender[] {
         name: `${runtime} ${mode}`,
         runtime,
         mode,
-        command: (t) => [...start("examples/rpc_calc.ts"), "--transport", t, "--mode", mode],
+        // Children reused, as in `npm run bench`: a process start per call (~80 ms on a loaded core) is longer than
+        // the load generator's 200 ms UDP retry once 16 clients wait, so no reply would ever count.
+        command: (t) => [
+          ...start("examples/rpc_calc.ts"),
+          ...["--transport", t, "--mode", mode],
+          ...(mode === "forking" ? ["--requests-per-child", "Infinity"] : []),
+        ],
       });
     }
   }
@@ -254,7 +260,7 @@ async function main(): Promise<void> {
         : failures.get(key(contender, workload.transport)) ?? list.find((s) => s.note !== undefined)?.note,
     };
   };
-  // Calls per second of the server's own CPU time (all its threads; a forking server's children are not counted).
+  // Calls per second of the server's own CPU time (all its threads, and its running children: forking, pool).
   const perCpu = (m: { rate: number; cpu: number }): number => m.cpu > 0 ? m.rate / m.cpu : NaN;
   const libtirpc = all[0];
   const lines: string[] = [];

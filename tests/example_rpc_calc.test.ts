@@ -1,13 +1,14 @@
 // examples/rpc_calc.ts and examples/portmap.ts as programs: the rpcgen-generated libtirpc client of calc.x calls the
 // example over TCP and UDP in every mode; RpcClient over a unix socket; signals and bad options as echo.ts.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { pmapDump, RpcClient } from "../mod.ts";
 import { Calc } from "../examples/rpc_calc_handlers.ts";
 import { listeningAddress, startExample, stopEcho } from "./_echo_program.ts";
 import { socketPath, within } from "./_helpers.ts";
 import { buildCalcClient, RPC_TOOLS_MISSING, run } from "./_rpcgen.ts";
+import { callMessage, udpCall } from "./_rpc.ts";
 
 const EXPECTED = "NULL: RPC: Success\nADD(2,40) = 42\nADD(2147483647,1) = -2147483648\nECHO = hello\n";
 
@@ -63,12 +64,53 @@ describe("examples/rpc_calc.ts and examples/portmap.ts", () => {
     }
   });
 
+  test("--mode forking --requests-per-child Infinity: 16 concurrent UDP calls twice, by the same children", async () => {
+    const program = startExample("rpc_calc", [
+      "--transport",
+      "udp",
+      "--mode",
+      "forking",
+      "--requests-per-child",
+      "Infinity",
+    ]);
+    try {
+      const address = await listeningAddress(program);
+      const burst = async (round: number): Promise<void> => {
+        const replies = await Promise.all(
+          Array.from(
+            { length: 16 },
+            (_, i) =>
+              udpCall(
+                address,
+                callMessage({ xid: round * 100 + i, prog: 0x2000_0099, vers: 1, proc: 1 }, pair(i, 1000)),
+                20_000,
+              ),
+          ),
+        );
+        // ADD's reply ends with the sum.
+        const sums = replies.map((reply) =>
+          reply && new DataView(reply.buffer, reply.byteOffset).getInt32(reply.length - 4)
+        );
+        assert.deepEqual(sums, replies.map((_, i) => i + 1000));
+      };
+      await burst(1);
+      const first = childPids(program.child.pid!);
+      await burst(2);
+      assert.ok(first.length >= 1, "children serve the calls");
+      assert.deepEqual(childPids(program.child.pid!), first, "no child retired after its call");
+      await terminate(program);
+    } finally {
+      await stopEcho(program);
+    }
+  });
+
   test("bad options: one line on stderr and exit 2", async () => {
     for (
       const [args, message] of [
         [["--port", "70000"], /port must be 0-65535/],
         [["--mode", "fast"], /--mode must be one of sync, async, threading, forking/],
         [["--transport", "unix", "--path", "/tmp/x", "--register"], /--register needs --transport tcp or udp/],
+        [["--requests-per-child", "0"], /--requests-per-child must be a positive integer or Infinity/],
       ] as const
     ) {
       const program = startExample("rpc_calc", args);
@@ -95,3 +137,18 @@ describe("examples/rpc_calc.ts and examples/portmap.ts", () => {
     }
   });
 });
+
+/** The process ids of `pid`'s running children (Linux `/proc`), sorted. */
+function childPids(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`)
+    .flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/))
+    .filter(Boolean).map(Number).sort((a, b) => a - b);
+}
+
+/** ADD's arguments: two XDR ints. */
+function pair(a: number, b: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setInt32(0, a);
+  new DataView(bytes.buffer).setInt32(4, b);
+  return bytes;
+}
