@@ -10,7 +10,7 @@ import { ServerStateError } from "./errors.ts";
 import { checkOptions, checkSettings } from "./server_options.ts";
 import { RESOLVED } from "./resolved.ts";
 import { installDeliverySetter, type RequestDelivery } from "./request_delivery.ts";
-import { failureKind, retryDelay } from "./retry_backoff.ts";
+import { RequestFetcher } from "./request_fetcher.ts";
 import type { Runtime, SocketAddress } from "./transport.ts";
 import { formatAddress } from "./address.ts";
 
@@ -158,7 +158,12 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   // "stopped" promise would add a reaction to it per request, kept until shutdown (a leak on a busy server).
   #wakeLoop: ((value: typeof STOP) => void) | undefined;
   #loopDone: Promise<void> = Promise.resolve();
-  #pending: Promise<RequestEntry<Request, ClientAddress> | null> | undefined;
+  /** The request being fetched; kept across a `shutdown()` or a timeout so that no accepted request is lost. */
+  readonly #fetcher: RequestFetcher<RequestEntry<Request, ClientAddress>> = new RequestFetcher({
+    getRequest: () => this.getRequest(),
+    isClosing: () => this.#closing !== undefined,
+    report: (error) => this.#report(null, null, error),
+  });
   /**
    * Settles once the last `handleRequest()` called has taken its request (or timed out): the next waits for it, so
    * that two never take the same one. `serveForever()` waits for it too.
@@ -167,8 +172,6 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
   #active = new Set<ActiveRequest<Request, ClientAddress>>();
   #delivery: RequestDelivery<Request, ClientAddress> | undefined;
   #slotWaiters: Array<() => void> = [];
-  // Ends the pause of a `getRequest()` retry early, at close.
-  #wakeRetry: (() => void) | undefined;
   /** The default `handleError()`'s log of client errors, made at the first. */
   #clientErrors: ClientErrorLog | undefined;
 
@@ -279,7 +282,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
         // Requests by callback where the socket offers them (none is being fetched, and nothing runs between requests).
         const delivery = this.#delivery;
         if (
-          delivery !== undefined && this.getRequest === delivery.getRequest && this.#pending === undefined &&
+          delivery !== undefined && this.getRequest === delivery.getRequest && this.#fetcher.pending === undefined &&
           this.serviceActions === BASE_SERVICE_ACTIONS
         ) {
           const outcome = await this.#serveDelivered(delivery);
@@ -289,9 +292,9 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
             continue;
           }
         }
-        const entry = await this.#untilStop(this.#nextRequest());
+        const entry = await this.#untilStop(this.#fetcher.next());
         if (entry === STOP) return;
-        this.#pending = undefined;
+        this.#fetcher.taken();
         if (entry === null) return;
         const handled = this.#handleRequestNoblock(entry[0], entry[1]);
         // Settled at once (the async mix-in): no wait to make interruptible.
@@ -361,7 +364,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       const timeout = this.timeout;
       let expired = false;
       const taken = previous.then<RequestEntry<Request, ClientAddress> | null | typeof TIMEOUT>(() =>
-        expired ? TIMEOUT : this.#nextRequest()
+        expired ? TIMEOUT : this.#fetcher.next()
       );
       if (timeout === null) entry = await taken;
       else {
@@ -371,7 +374,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
         expired = entry === TIMEOUT;
       }
       // Taken: a later call may fetch the next one (a request fetched for a call that timed out waits for it).
-      if (entry !== TIMEOUT) this.#pending = undefined;
+      if (entry !== TIMEOUT) this.#fetcher.taken();
     } finally {
       endTurn();
     }
@@ -407,7 +410,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   async #close(): Promise<void> {
     this.applyOptions();
-    this.#wakeRetry?.();
+    this.#fetcher.wake();
     await this.shutdown();
     await this.#serveLeftover();
     if (this.blockOnClose) await this.#drain(this.drainTimeout);
@@ -420,11 +423,11 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   /** A request taken by `getRequest()` while nobody was serving still gets served: none is lost at close. */
   async #serveLeftover(): Promise<void> {
-    const pending = this.#pending;
+    const pending = this.#fetcher.pending;
     if (pending === undefined) return;
     const entry = await Promise.race([pending, new Promise<null>((resolve) => setTimeout(resolve, 0, null))]);
     if (entry === null) return;
-    this.#pending = undefined;
+    this.#fetcher.taken();
     await this.#handleRequestNoblock(entry[0], entry[1]);
   }
 
@@ -676,58 +679,6 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       return;
     }
     await this.listen();
-  }
-
-  /** The request being fetched; kept across a `shutdown()` or a timeout so that no accepted request is lost. */
-  #nextRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
-    return this.#pending ??= this.#fetchRequest();
-  }
-
-  /** `getRequest()`, tried again after a failure (reported) until the server closes. */
-  #fetchRequest(): Promise<RequestEntry<Request, ClientAddress> | null> {
-    let fetching: Promise<RequestEntry<Request, ClientAddress> | null>;
-    try {
-      fetching = Promise.resolve(this.getRequest());
-    } catch (error) {
-      fetching = Promise.reject(error);
-    }
-    return fetching.then(undefined, (error) => this.#fetchAgain(error));
-  }
-
-  /**
-   * Retries a failed `getRequest()` until it succeeds (ending the episode) or the server closes: after 5 ms, then twice
-   * as long each time up to 1 s, so that a server out of descriptors (EMFILE) neither spins nor floods its log. Each
-   * failure is reported unless it is of the same kind as the one before it in the episode.
-   */
-  async #fetchAgain(error: unknown): Promise<RequestEntry<Request, ClientAddress> | null> {
-    let reportedKind: string | undefined;
-    for (let failures = 1;; failures++) {
-      if (this.#closing !== undefined) return null;
-      // Not bound (bindAndActivate: false and no listen()): no retry can cure that.
-      if (error instanceof ServerStateError) {
-        this.#pending = undefined;
-        throw error;
-      }
-      const kind = failureKind(error);
-      if (kind !== reportedKind) {
-        reportedKind = kind;
-        await this.#report(null, null, error);
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, retryDelay(failures));
-        this.#wakeRetry = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wakeRetry = undefined;
-      if (this.#closing !== undefined) return null;
-      try {
-        return await this.getRequest();
-      } catch (failure) {
-        error = failure;
-      }
-    }
   }
 
   #untilStop<T>(work: Promise<T>): Promise<T | typeof STOP> {
