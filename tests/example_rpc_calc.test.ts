@@ -97,7 +97,9 @@ describe("examples/rpc_calc.ts and examples/portmap.ts", () => {
       const first = childPids(program.child.pid!);
       await burst(2);
       assert.ok(first.length >= 1, "children serve the calls");
-      assert.deepEqual(childPids(program.child.pid!), first, "no child retired after its call");
+      // Spare children may be added meanwhile; none of those that served the first burst has exited.
+      const after = childPids(program.child.pid!);
+      assert.deepEqual(first.filter((pid) => !after.includes(pid)), [], "no child retired after its call");
       await terminate(program);
     } finally {
       await stopEcho(program);
