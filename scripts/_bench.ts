@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -16,6 +17,16 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 export const root: string = here.includes("/dist/") ? join(here, "..", "..") : join(here, "..");
 /** A tool of `node_modules/.bin`. */
 export const bin = (name: string): string => join(root, "node_modules", ".bin", name);
+
+/**
+ * The Node executable, for the Node contenders. Under Node that is `process.execPath`; under Deno or Bun (a benchmark
+ * started with `deno run scripts/bench.ts`) `process.execPath` is that runtime, so `node` is taken from `PATH`: with
+ * `process.execPath` the "node" rows would silently measure Deno or Bun running the compiled JavaScript.
+ */
+export function nodeExecutable(): string {
+  const runtime = globalThis as { Deno?: unknown; Bun?: unknown };
+  return runtime.Deno === undefined && runtime.Bun === undefined ? process.execPath : "node";
+}
 
 /**
  * Builds a C program with the machine's C compiler (`cc -O2`) into a temporary directory: its path.

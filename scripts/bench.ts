@@ -32,6 +32,7 @@ import {
   median,
   memory,
   navigatorCores,
+  nodeExecutable,
   openDescriptors,
   procStat,
   ratio,
@@ -275,7 +276,7 @@ function contenders(options: Options): Contender[] {
   const launch: Record<string, (script: string) => string[]> = {
     deno: (script) => [bin("deno"), "run", "-A", "--unstable-net", join(root, "scripts", `${script}.ts`)],
     bun: (script) => [bin("bun"), join(root, "scripts", `${script}.ts`)],
-    node: (script) => [process.execPath, join(root, "dist", "scripts", `${script}.js`)],
+    node: (script) => [nodeExecutable(), join(root, "dist", "scripts", `${script}.js`)],
   };
   for (const runtime of options.runtimes) {
     const start = launch[runtime];

@@ -21,12 +21,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
-import { flagValue } from "./_bench.ts";
+import { bin, flagValue, nodeExecutable, root, sleep } from "./_bench.ts";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
-const root = here.includes("/dist/") ? join(here, "..", "..") : join(here, "..");
-const bin = (name: string): string => join(root, "node_modules", ".bin", name);
 const PYTHON_TOOL = join(root, "scripts", "bench_hostile.py");
 
 const RUNTIMES = ["deno", "bun", "node"];
@@ -61,15 +57,13 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function serverCommand(runtime: string, mode: string): string[] {
   const args = ["--mode", mode, "--port", "0"];
   if (runtime === "deno") {
     return [bin("deno"), "run", "-A", "--unstable-net", join(root, "examples", "echo.ts"), ...args];
   }
   if (runtime === "bun") return [bin("bun"), join(root, "examples", "echo.ts"), ...args];
-  return [process.execPath, join(root, "dist", "examples", "echo.js"), ...args];
+  return [nodeExecutable(), join(root, "dist", "examples", "echo.js"), ...args];
 }
 
 /** The process and its descendants (forking children), from /proc. */

@@ -32,6 +32,7 @@ import {
   fmt,
   median,
   navigatorCores,
+  nodeExecutable,
   procStat,
   ratio,
   root,
@@ -107,7 +108,7 @@ function contenders(options: Options, libtirpcServer: string): Contender[] {
   const launch: Record<string, (script: string) => string[]> = {
     deno: (script) => [bin("deno"), "run", "-A", "--unstable-net", join(root, script)],
     bun: (script) => [bin("bun"), join(root, script)],
-    node: (script) => [process.execPath, join(root, "dist", script.replace(/\.ts$/, ".js"))],
+    node: (script) => [nodeExecutable(), join(root, "dist", script.replace(/\.ts$/, ".js"))],
   };
   const list: Contender[] = [
     { name: "libtirpc (rpcgen)", runtime: "c", mode: "libtirpc", command: (t) => [libtirpcServer, t] },
