@@ -38,8 +38,15 @@ const BYTEWISE_LIMIT = 64;
  * The kinds of read, each with one numeric argument: a read is described by data rather than by a closure, so that
  * reading a line allocates nothing but its promise.
  */
-const NONE = 0, LINE = 1, LINE_STRICT = 2, READ = 3, READ1 = 4, NEXT_LINE = 5;
-type ReadKind = typeof NONE | typeof LINE | typeof LINE_STRICT | typeof READ | typeof READ1 | typeof NEXT_LINE;
+const NONE = 0, LINE = 1, LINE_STRICT = 2, READ = 3, READ1 = 4, NEXT_LINE = 5, FILL = 6;
+type ReadKind =
+  | typeof NONE
+  | typeof LINE
+  | typeof LINE_STRICT
+  | typeof READ
+  | typeof READ1
+  | typeof NEXT_LINE
+  | typeof FILL;
 
 /**
  * A buffered reader, the `rfile` of stream and datagram handlers. Python's `BufferedReader` methods, returning
@@ -229,6 +236,30 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return this.#read(READ1, size) as Promise<Uint8Array>;
   }
 
+  /**
+   * The buffered bytes, without taking them (Python's `peek()`): a view, valid until the next read, `skip()` or
+   * arriving chunk. Empty when nothing is buffered.
+   */
+  peek(): Uint8Array {
+    return this.#start === this.#end ? EMPTY : this.#buffer.subarray(this.#start, this.#end);
+  }
+
+  /** Drops up to `count` buffered bytes, at once, without waiting; returns how many were dropped. */
+  skip(count: number): number {
+    const dropped = Math.max(0, Math.min(count, this.#end - this.#start));
+    if (dropped > 0) this.#take(dropped);
+    return dropped;
+  }
+
+  /**
+   * Waits, as a read does (with `timeout`, `idleTimeout`), until at least `minimum` bytes are buffered or the input
+   * ended, taking nothing: look at them with {@link BufferedReader.peek}. Resolves with the number buffered; rejects
+   * with the input's error when it failed with nothing left buffered.
+   */
+  fill(minimum: number): Promise<number> {
+    return this.#read(FILL, minimum) as Promise<number>;
+  }
+
   /** Iterates over lines (see {@link BufferedReader.readline}) until end of input. */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return {
@@ -237,7 +268,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   /** What a read of `kind` returns from the buffer now, or `undefined` when it needs more bytes. */
-  #attempt(kind: ReadKind, arg: number): Uint8Array | IteratorResult<Uint8Array> | undefined {
+  #attempt(kind: ReadKind, arg: number): Uint8Array | IteratorResult<Uint8Array> | number | undefined {
     switch (kind) {
       case LINE_STRICT:
         return this.#lineIfReady(arg, true);
@@ -250,6 +281,13 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
         const held = this.#end - this.#start;
         if (held === 0) return this.#ended ? this.#takeRest() : undefined;
         return this.#take(arg < 0 ? held : Math.min(arg, held));
+      }
+      case FILL: {
+        const held = this.#end - this.#start;
+        if (held >= arg) return held;
+        if (!this.#ended) return undefined;
+        if (held === 0 && this.#error !== null) throw this.#error;
+        return held;
       }
       case NEXT_LINE: {
         const line = this.#lineIfReady(this.maxLineLength, true);
@@ -294,7 +332,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
       // A line begun already (the bytes before it are here): its deadline runs from now.
       const lineTimeout = this.lineTimeout;
-      if (lineTimeout !== null && kind !== READ && kind !== READ1 && this.#end > this.#start) {
+      if (
+        lineTimeout !== null && (kind === LINE || kind === LINE_STRICT || kind === NEXT_LINE) && this.#end > this.#start
+      ) {
         this.#startLineDeadline(lineTimeout);
       }
       if (this.idleTimeout !== null) this.#startIdleTimer(this.idleTimeout);

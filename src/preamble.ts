@@ -7,7 +7,7 @@
  */
 import type { RequestEntry } from "./base_server.ts";
 import { Connection } from "./connection.ts";
-import type { SocketAddress, StreamListener } from "./transport.ts";
+import type { SocketAddress, StreamListener, StreamSocket } from "./transport.ts";
 
 /**
  * One step of the preamble: resolves with the connection to go on with (the same one, or one wrapping it), or
@@ -36,7 +36,14 @@ export class PreparedConnections {
   #ready: Array<RequestEntry<Connection, SocketAddress>> = [];
   #preparing = new Set<Connection>();
   #waiter: Waiter | null = null;
+  /** Where ready connections go by callback (see {@link PreparedConnections.deliverTo}), instead of to `next()`. */
+  #sink: ((entry: RequestEntry<Connection, SocketAddress> | null) => void) | null = null;
   #accepting = false;
+  #arrive = (socket: StreamSocket | null): void => {
+    if (socket === null) return this.#listenerEnded();
+    if (this.#ended) socket.abort();
+    else void this.#prepare(new Connection(socket));
+  };
   #ended = false;
 
   /**
@@ -67,6 +74,31 @@ export class PreparedConnections {
     });
   }
 
+  /**
+   * The fast path of `serveForever()` (see `RequestDelivery`): from now on, hands each connection that passed its
+   * stages to `sink` (those ready already first, at once), and `null` once closed, accepting all the while — by the
+   * listener's own callback where it has one. `deliverTo(null)`, also from inside `sink`, goes back to `next()`:
+   * connections in their stages then wait as ready ones. `false`, changing nothing, while a `next()` waits or once
+   * closed.
+   */
+  deliverTo(sink: ((entry: RequestEntry<Connection, SocketAddress> | null) => void) | null): boolean {
+    if (sink === null) {
+      this.#sink = null;
+      this.#listener.deliverTo?.(null);
+      return true;
+    }
+    if (this.#waiter !== null || this.#ended) return false;
+    this.#sink = sink;
+    while (this.#ready.length > 0 && this.#sink === sink) sink(this.#ready.shift()!);
+    if (this.#sink === sink && !this.#takeByCallback()) void this.#accept();
+    return true;
+  }
+
+  /** Accepts by the listener's callback while delivering; false when it cannot (an `accept()` is pending). */
+  #takeByCallback(): boolean {
+    return this.#listener.deliverTo?.(this.#arrive) ?? false;
+  }
+
   /** Stops: connections still in their stages, or ready and not taken, are reset; a waiting `next()` gets `null`. */
   close(): void {
     this.#ended = true;
@@ -80,18 +112,12 @@ export class PreparedConnections {
     if (this.#accepting) return;
     this.#accepting = true;
     try {
-      while (this.#waiter !== null && !this.#ended) {
+      while ((this.#waiter !== null || this.#sink !== null) && !this.#ended) {
         const socket = await this.#listener.accept();
-        if (socket === null) {
-          this.#ended = true;
-          if (this.#preparing.size === 0) this.#settle(null);
-          return;
-        }
-        if (this.#ended) {
-          socket.abort();
-          return;
-        }
-        void this.#prepare(new Connection(socket));
+        if (socket === null) return this.#listenerEnded();
+        this.#arrive(socket);
+        // Delivering now: the listener's callback takes over from this loop where it can.
+        if (this.#waiter === null && this.#sink !== null && this.#takeByCallback()) return;
       }
     } catch (error) {
       const waiter = this.#waiter;
@@ -100,6 +126,11 @@ export class PreparedConnections {
     } finally {
       this.#accepting = false;
     }
+  }
+
+  #listenerEnded(): void {
+    this.#ended = true;
+    if (this.#preparing.size === 0) this.#settle(null);
   }
 
   async #prepare(accepted: Connection): Promise<void> {
@@ -120,16 +151,20 @@ export class PreparedConnections {
       return;
     }
     const entry: RequestEntry<Connection, SocketAddress> = [connection, connection.clientAddress];
-    if (this.#waiter !== null) {
-      this.#settle(entry);
-      return;
-    }
-    this.#ready.push(entry);
+    if (this.#waiter !== null) this.#settle(entry);
+    else if (this.#sink !== null) this.#sink(entry);
+    else this.#ready.push(entry);
   }
 
   #settle(entry: RequestEntry<Connection, SocketAddress> | null): void {
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.resolve(entry);
+    // The end, while delivering: told once.
+    if (entry === null && waiter === null && this.#sink !== null) {
+      const sink = this.#sink;
+      this.#sink = null;
+      sink(null);
+    }
   }
 }

@@ -259,6 +259,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         stages,
         (connection, error) => this.#rejected(connection, error),
       );
+      offerRequestDelivery(this, this.#prepared, TCP_GET_REQUEST, (entry, deliver) => deliver(entry[0], entry[1]));
     } else {
       offerRequestDelivery(this, listener, TCP_GET_REQUEST, (socket: StreamSocket, deliver) => {
         const connection = this.#connectionOf(socket);

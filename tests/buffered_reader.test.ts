@@ -254,3 +254,37 @@ describe("BufferedReader: work and memory per byte", () => {
     assert.equal(b.buffer, two.buffer);
   });
 });
+
+describe("BufferedReader: peek, skip and fill", () => {
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+  test("fill() waits for enough bytes without taking them; peek() shows them; skip() takes some", async () => {
+    const reader = new BufferedReader();
+    assert.equal(reader.peek().length, 0);
+    const filled = reader.fill(5);
+    reader.push(new TextEncoder().encode("ab"));
+    reader.push(new TextEncoder().encode("cdef"));
+    assert.equal(await filled, 6, "resolves with all that is buffered once there are 5");
+    assert.equal(text(reader.peek()), "abcdef");
+    assert.equal(reader.skip(2), 2);
+    assert.equal(text(reader.peek()), "cdef");
+    assert.equal(await reader.fill(1), 4, "already there: resolves at once");
+    assert.equal(text(await reader.read(4)), "cdef", "fill() and peek() took nothing");
+    assert.equal(reader.skip(10), 0, "nothing left to drop");
+  });
+
+  test("fill() resolves with fewer bytes at end of input, rejects with the input's error, and times out", async () => {
+    const ended = new BufferedReader();
+    const short = ended.fill(10);
+    ended.push(Uint8Array.of(1, 2, 3));
+    ended.end();
+    assert.equal(await short, 3);
+    const failed = new BufferedReader();
+    const broken = failed.fill(1);
+    failed.fail(new Error("reset by peer"));
+    await assert.rejects(broken, /reset by peer/);
+    const slow = new BufferedReader();
+    slow.timeout = 20;
+    await assert.rejects(slow.fill(1), { name: "SocketTimeoutError" });
+  });
+});

@@ -9,7 +9,7 @@ import type { SocketAddress } from "../transport.ts";
 import { formatAddress } from "../address.ts";
 import { ProxyProtocolError } from "./errors.ts";
 import type { ProxyHeader, ProxyVersion } from "./header.ts";
-import { type CheckedParseOptions, checkParseOptions, endedEarly, examineWith, MIN_HEADER_LENGTH } from "./parser.ts";
+import { type CheckedParseOptions, checkParseOptions, endedEarly, examineWith } from "./parser.ts";
 import { type TrustedPeerTest, trustedProxies } from "./trusted.ts";
 
 /** Default of {@link ProxyProtocolOptions.headerTimeout}, in milliseconds (the spec: at least 3 s, one TCP retransmit). */
@@ -94,38 +94,38 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
   const reader = connection.reader;
   const savedTimeout = reader.timeout;
   const deadline = Date.now() + settings.headerTimeout;
-  let received: Uint8Array = EMPTY;
   try {
-    let need = MIN_HEADER_LENGTH;
-    let line = false;
+    // The header is looked at where it is buffered, and only its own bytes are taken: what follows stays in the
+    // reader, for the handler. Usually it arrives whole, with the first bytes of data: one wait, one look.
+    let need = 1;
     for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw late(settings.headerTimeout, received.length);
-      reader.timeout = left;
-      let chunk: Uint8Array;
-      try {
-        // Never more than the header can still take: what follows it stays in the reader, for the handler.
-        chunk = await (line ? reader.readline(need - received.length) : reader.read1(need - received.length));
-      } catch (error) {
-        if (error instanceof SocketTimeoutError) throw late(settings.headerTimeout, received.length);
-        throw endedEarly(received.length, error);
+      let buffered = reader.buffered;
+      if (buffered < need) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw late(settings.headerTimeout, buffered);
+        reader.timeout = left;
+        try {
+          buffered = await reader.fill(need);
+        } catch (error) {
+          if (error instanceof SocketTimeoutError) throw late(settings.headerTimeout, reader.buffered);
+          throw endedEarly(reader.buffered, error);
+        }
+        if (buffered < need) throw endedEarly(buffered);
       }
-      if (chunk.length === 0) throw endedEarly(received.length);
-      received = received.length === 0 ? chunk : join(received, chunk);
-      const found = examineWith(received, settings.parse);
+      const found = examineWith(reader.peek(), settings.parse);
       if ("header" in found) {
+        reader.skip(found.length);
         connection.proxyHeader = found.header;
         if (reader.buffered === 0 && isOwnConnection(found.header, connection)) await refuseReset(connection);
         return found.header;
       }
-      ({ need, line } = found);
+      // A v1 line ends at its CRLF, anywhere up to `need`: one more byte may end it.
+      need = found.line ? buffered + 1 : found.need;
     }
   } finally {
     reader.timeout = savedTimeout;
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Whether the header speaks of the proxy's own connection, as a load balancer's health check does: LOCAL, or (v1, and
@@ -174,11 +174,4 @@ function late(timeout: number, received: number): ProxyProtocolError {
     "timeout",
     `no complete PROXY protocol header within ${timeout} ms (proxyProtocol.headerTimeout); ${received} bytes arrived`,
   );
-}
-
-function join(first: Uint8Array, second: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(first.length + second.length);
-  joined.set(first);
-  joined.set(second, first.length);
-  return joined;
 }

@@ -7,7 +7,7 @@
 import type { SocketAddress } from "../transport.ts";
 import { ProxyProtocolError } from "./errors.ts";
 import type { ProxyHeader, ProxyTransportProtocol, ProxyVersion } from "./header.ts";
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip.ts";
+import { formatIPv4, formatIPv6, isIPv4, parseIPv6 } from "./ip.ts";
 import { copy, parseTlvs } from "./tlvs.ts";
 
 /** The 12 bytes every v2 header starts with. */
@@ -299,7 +299,8 @@ function examineV1(bytes: Uint8Array, options: CheckedParseOptions): ProxyExamin
     }
     return { need: V1_MAX_LENGTH, line: true };
   }
-  const line = String.fromCharCode(...bytes.subarray(V1_PREFIX.length, end - 2));
+  // apply() takes the array as it is; spreading it would go through its iterator.
+  const line = String.fromCharCode.apply(null, bytes.subarray(V1_PREFIX.length, end - 2) as unknown as number[]);
   const raw = copy(bytes, 0, end);
   return { header: parseV1Line(line, raw), length: end };
 }
@@ -325,10 +326,10 @@ function parseV1Line(line: string, raw: Uint8Array): ProxyHeader {
     );
   }
   const [, sourceHost, destinationHost, sourcePort, destinationPort] = fields;
-  const parse = protocol === "TCP4" ? parseIPv4 : parseIPv6;
-  const format = protocol === "TCP4" ? formatIPv4 : formatIPv6;
   const host = (text: string, what: string): string => {
-    const parsed = parse(text);
+    // A valid dotted IPv4 literal (no leading zeros) is already in canonical form; IPv6 is written anew (RFC 5952).
+    if (protocol === "TCP4" && isIPv4(text)) return text;
+    const parsed = protocol === "TCP4" ? null : parseIPv6(text);
     if (parsed === null) {
       throw badLine(
         `${what} ${JSON.stringify(text)} is not ${
@@ -336,7 +337,7 @@ function parseV1Line(line: string, raw: Uint8Array): ProxyHeader {
         }`,
       );
     }
-    return format(parsed);
+    return formatIPv6(parsed);
   };
   const port = (text: string, what: string): number => {
     const value = PORT.test(text) ? Number(text) : NaN;
