@@ -50,12 +50,22 @@ export class PreparedConnections {
    * @param listener where connections come from
    * @param stages the steps, in order
    * @param rejected told of each connection a stage refused (not called once the server closes)
+   * @param admit asked last, for each connection through its stages: `false` drops it (the callee closed and reported
+   * it already), as the server's per-host connection cap does
    */
-  constructor(listener: StreamListener, stages: readonly ConnectionStage[], rejected: RejectionSink) {
+  constructor(
+    listener: StreamListener,
+    stages: readonly ConnectionStage[],
+    rejected: RejectionSink,
+    admit: (connection: Connection) => boolean = () => true,
+  ) {
     this.#listener = listener;
     this.#stages = stages;
     this.#rejected = rejected;
+    this.#admit = admit;
   }
+
+  #admit: (connection: Connection) => boolean;
 
   /** Connections going through their stages now. */
   get preparing(): number {
@@ -148,6 +158,11 @@ export class PreparedConnections {
     }
     if (!this.#preparing.delete(accepted)) {
       connection.abort();
+      return;
+    }
+    if (!this.#admit(connection)) {
+      if (connection !== accepted) accepted.abort();
+      if (this.#ended && this.#preparing.size === 0) this.#settle(null);
       return;
     }
     const entry: RequestEntry<Connection, SocketAddress> = [connection, connection.clientAddress];

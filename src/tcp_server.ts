@@ -258,6 +258,9 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         listener,
         stages,
         (connection, error) => this.#rejected(connection, error),
+        // Counted by the client the header names: behind a proxy every connection comes from the proxy's address.
+        // Where connections are handed on unread (the header is read in the child), the client is not known here.
+        (connection) => (this.#handsOnProxyUnread() ? true : this.#admit(connection)),
       );
       offerRequestDelivery(this, this.#prepared, TCP_GET_REQUEST, (entry, deliver) => deliver(entry[0], entry[1]));
     } else {
@@ -342,13 +345,19 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       if (this.#admit(connection)) return [connection, connection.remoteAddress];
     }
   }
+  #handsOnProxyUnread(): boolean {
+    return this.proxyProtocol != null &&
+      (this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] === true;
+  }
+
   /**
-   * Counts the connection against its host's `maxConnectionsPerAddress` until it closes; over the cap, resets it at
+   * Counts the connection against its client host's `maxConnectionsPerAddress` until it closes (the host a PROXY
+   * protocol header names, once read); over the cap, resets it at
    * once and reports a `ConnectionLimitError` instead. True when admitted.
    */
   #admit(connection: Connection): boolean {
     const limit = this.maxConnectionsPerAddress;
-    const address = connection.remoteAddress;
+    const address = connection.clientAddress;
     if (limit === null || !Array.isArray(address)) return true;
     const host = address[0];
     const open = this.#openPerHost.get(host) ?? 0;

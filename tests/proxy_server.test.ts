@@ -395,6 +395,43 @@ describe("PROXY protocol: what a server refuses, and what it accepts", () => {
     assert.deepEqual(seen, [["192.0.2.66", 5], ["203.0.113.7", 40001]]);
   });
 
+  test("maxConnectionsPerAddress counts the client the header names, not the proxy's address", async () => {
+    const server = new AsyncTCPServer(["127.0.0.1", 0], ProxyReport, {
+      proxyProtocol: {},
+      maxConnectionsPerAddress: 1,
+    }) as AnyServer;
+    const errors = recordErrors(server);
+    /** Opens a connection with a v1 header from `source`; resolves with its first line, or "" when it is closed. */
+    const open = (source: string) => {
+      const [host, port] = server.serverAddress as [string, number];
+      const socket = net.connect({ host, port });
+      const line = new Promise<string>((resolve) => {
+        let text = "";
+        socket.setEncoding("utf8");
+        socket.on("data", (chunk: string) => {
+          text += chunk;
+          if (text.includes("\n")) resolve(text.slice(0, text.indexOf("\n")));
+        });
+        socket.on("error", () => resolve(text));
+        socket.on("close", () => resolve(text));
+      });
+      socket.write(`PROXY TCP4 ${source} 198.51.100.1 40001 443\r\n`);
+      return { socket, line: within(5000, line) };
+    };
+    await serving(server, async () => {
+      const first = open("203.0.113.7");
+      assert.ok((await first.line).startsWith("{"), "the first connection of a client is served");
+      const second = open("203.0.113.7");
+      assert.equal(await second.line, "", "a second connection of the same client is closed unserved");
+      const other = open("203.0.113.8");
+      assert.ok((await other.line).startsWith("{"), "another client behind the same proxy is served");
+      for (const connection of [first, second, other]) connection.socket.destroy();
+    });
+    assert.equal(errors.length, 1, "the refused connection is reported");
+    assert.equal((errors[0].error as Error).name, "ConnectionLimitError");
+    assert.deepEqual(errors[0].clientAddress, ["203.0.113.7", 40001]);
+  });
+
   test("health checks that connect and close or reset, with or without a header, are no errors", async () => {
     for (const Server of [AsyncTCPServer, TCPServer, ThreadingTCPServer]) {
       const server = tcp({}, Server);
