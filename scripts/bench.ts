@@ -288,6 +288,9 @@ function contenders(options: Options): Contender[] {
     if (options.modes.includes("async")) {
       list.push({ name: `${runtime} raw awaits`, runtime, mode: "raw-awaits", command: (w, a) => raw(w, a, "awaits") });
     }
+    if (runtime === "deno" && options.modes.includes("async")) {
+      list.push({ name: "deno raw owned", runtime, mode: "raw-owned", command: (w, a) => raw(w, a, "owned") });
+    }
     if (runtime !== "node") {
       list.push({
         name: `${runtime} native TLS`,
@@ -334,6 +337,11 @@ function applies(contender: Contender, workload: Workload): boolean {
     return AWAITS_WORKLOADS.includes(workload.name) && (contender.runtime !== "deno" || workload.transport === "tls");
   }
   if (contender.mode === "raw-native") return workload.transport === "tls";
+  // Deno's raw loop in the adapter's shape: the bound of the protocol handlers on streams.
+  if (contender.mode === "raw-owned") {
+    return (workload.handler === "protocol" || workload.handler === "lines") &&
+      (workload.transport === "tcp" || workload.transport === "unix") && workload.unit === "ops/s";
+  }
   // One connection at a time on 16 persistent connections measures only the wait for a turn.
   if (workload.transport === "tls" && contender.mode === "sync") return workload.name !== "tls16";
   if (POOL_MODES.includes(contender.mode)) return POOL_WORKLOADS.includes(workload.name);
@@ -498,7 +506,9 @@ async function main(): Promise<void> {
     "the same runtime's raw server, and sync mode (one connection at a time) with the raw server that also serves one",
     'connection at a time (raw serial), where several connections compete. "raw awaits" is the raw server in the shape',
     "of a handler that awaits each read and each write, and nothing else (Bun and Node; Deno's raw server has that shape",
-    'already). "vs CPython" compares with the matching `socketserver` class (async with ThreadingTCPServer). Over TLS',
+    "already). \"deno raw owned\" is Deno's raw loop in the shape of the library's adapter (each read copied out as the",
+    'consumer\'s own, the write not awaited): the bound of protocol handlers there. "vs CPython" compares with the',
+    "matching `socketserver` class (async with ThreadingTCPServer). Over TLS",
     '"raw" is a `node:tls` server on the same runtime (the engine this library uses), "native TLS" the runtime\'s own',
     "listener (`Deno.listenTls`, `Bun.listen({ tls })`), CPython the same classes with `ssl`.",
     "",

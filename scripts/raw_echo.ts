@@ -8,6 +8,9 @@
  * `awaits` (Bun and Node) echoes in the shape of a handler that awaits each read and each write, with nothing else:
  * the bound of this library's async mode on those runtimes, whose raw servers answer from the socket's callback.
  * Deno's raw server has that shape already (its socket API is promise-based), so there `awaits` changes nothing.
+ * `owned` (Deno, streams) is the raw loop in the shape of the library's Deno adapter: each read's bytes are copied
+ * into a shared slab (they become the consumer's own), and the echo is written without awaiting it, reading on: the
+ * bound of this library's protocol handlers on Deno, which cannot reuse a buffer the consumer may keep.
  *
  * @module
  */
@@ -44,6 +47,42 @@ async function denoEcho(
   }
 }
 
+/** The raw loop in the library's Deno adapter's shape (see `owned` above). */
+async function denoOwnedEcho(
+  conn: { read(b: Uint8Array): Promise<number | null>; write(b: Uint8Array): Promise<number>; close(): void },
+) {
+  const buffer = new Uint8Array(256);
+  const failed = () => {};
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      conn.write(ownCopy(buffer, n)).then(undefined, failed);
+    }
+  } catch {
+    // client went away
+  }
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+let slab = new Uint8Array(16 * 1024);
+let slabUsed = 0;
+
+function ownCopy(source: Uint8Array, size: number): Uint8Array {
+  if (slabUsed + size > slab.length) {
+    slab = new Uint8Array(16 * 1024);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  for (let i = 0; i < size; i++) slab[start + i] = source[i];
+  slabUsed += size;
+  return slab.subarray(start, slabUsed);
+}
+
 if (runtime.Deno) {
   const Deno = runtime.Deno;
   if (transport === "udp") {
@@ -61,6 +100,7 @@ if (runtime.Deno) {
     console.log(`listening on ${transport === "unix" ? where : `127.0.0.1:${listener.addr.port}`}`);
     for await (const conn of listener) {
       if (serial) await denoEcho(conn);
+      else if (style === "owned") void denoOwnedEcho(conn);
       else void denoEcho(conn);
     }
   }
