@@ -71,14 +71,19 @@ function bun(): BunApi {
 /** Bytes queued before `write()` asks the caller to wait for `drain`. */
 const HIGH_WATER_MARK = 64 * 1024;
 
+/** The empty write queue every connection starts with and none ever adds to (see `BunStreamSocket.write`). */
+const NO_CHUNKS: Uint8Array[] = [];
+
 class BunStreamSocket implements StreamSocket {
   readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
   bufferedAmount = 0;
   #socket: BunSocket;
   #events: StreamSocketEvents | null = null;
-  #early: Array<["data", Uint8Array] | ["end"] | ["error", Error] | ["close"]> = [];
-  #queue: Uint8Array[] = [];
+  /** Events before `attach()`; made when the first one comes (most connections have none: every idle one is held). */
+  #early: Array<["data", Uint8Array] | ["end"] | ["error", Error] | ["close"]> | null = null;
+  /** Chunks Bun did not take yet; the shared empty list until one is queued. */
+  #queue: Uint8Array[] = NO_CHUNKS;
   #wantDrain = false;
   #writeClosing = false;
   #closing = false;
@@ -99,14 +104,16 @@ class BunStreamSocket implements StreamSocket {
 
   attach(events: StreamSocketEvents): void {
     this.#events = events;
-    for (const event of this.#early.splice(0)) this.#deliver(event);
+    const early = this.#early;
+    this.#early = null;
+    if (early !== null) for (const event of early) this.#deliver(event);
     if (!this.#closed) this.#socket.resume();
   }
 
   #deliver(event: ["data", Uint8Array] | ["end"] | ["error", Error] | ["close"]): void {
     const events = this.#events;
     if (events === null) {
-      this.#early.push(event);
+      (this.#early ??= []).push(event);
       return;
     }
     if (event[0] === "data") events.data(event[1]);
@@ -118,7 +125,7 @@ class BunStreamSocket implements StreamSocket {
   // Called by the listener's handlers.
   onData(chunk: Uint8Array): void {
     if (this.#events !== null) this.#events.data(chunk);
-    else this.#early.push(["data", chunk]);
+    else (this.#early ??= []).push(["data", chunk]);
   }
   onEnd(): void {
     this.#inputEnded = true;
@@ -133,7 +140,7 @@ class BunStreamSocket implements StreamSocket {
     // After shutdown(), Bun reports the peer's FIN as close alone: it is an end of input all the same.
     if (this.#writeClosing && !this.#inputEnded) this.onEnd();
     this.#closed = true;
-    this.#queue = [];
+    this.#queue = NO_CHUNKS;
     this.bufferedAmount = 0;
     this.#deliver(["close"]);
   }
@@ -156,6 +163,7 @@ class BunStreamSocket implements StreamSocket {
       if (written >= chunk.length) return true;
       chunk = chunk.subarray(Math.max(written, 0));
     }
+    if (this.#queue === NO_CHUNKS) this.#queue = [];
     this.#queue.push(chunk);
     this.bufferedAmount += chunk.length;
     if (this.bufferedAmount < HIGH_WATER_MARK) return true;
@@ -198,7 +206,7 @@ class BunStreamSocket implements StreamSocket {
 
   abort(): void {
     if (this.#closed) return;
-    this.#queue = [];
+    this.#queue = NO_CHUNKS;
     this.bufferedAmount = 0;
     this.#socket.terminate();
   }
