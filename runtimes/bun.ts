@@ -106,7 +106,7 @@ class BunStreamSocket implements StreamSocket {
     this.#events = events;
     const early = this.#early;
     this.#early = null;
-    if (early !== null) for (const event of early) this.#deliver(event);
+    if (early !== null) { for (const event of early) this.#deliver(event); }
     if (!this.#closed) this.#socket.resume();
   }
 
