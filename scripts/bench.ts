@@ -287,9 +287,9 @@ function contenders(options: Options): Contender[] {
     list.push({ name: `${runtime} raw`, runtime, mode: "raw", command: (w, a) => raw(w, a, "callback") });
     if (options.modes.includes("async")) {
       list.push({ name: `${runtime} raw awaits`, runtime, mode: "raw-awaits", command: (w, a) => raw(w, a, "awaits") });
-    }
-    if (runtime === "deno" && options.modes.includes("async")) {
-      list.push({ name: "deno raw owned", runtime, mode: "raw-owned", command: (w, a) => raw(w, a, "owned") });
+      if (runtime === "deno") {
+        list.push({ name: "deno raw owned", runtime, mode: "raw-owned", command: (w, a) => raw(w, a, "owned") });
+      }
     }
     if (runtime !== "node") {
       list.push({

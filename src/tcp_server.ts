@@ -260,7 +260,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
         (connection, error) => this.#rejected(connection, error),
         // Counted by the client the header names: behind a proxy every connection comes from the proxy's address.
         // Where connections are handed on unread (the header is read in the child), the client is not known here.
-        (connection) => (this.#handsOnProxyUnread() ? true : this.#admit(connection)),
+        here || this.proxyProtocol == null ? (connection) => this.#admit(connection) : undefined,
       );
       offerRequestDelivery(this, this.#prepared, TCP_GET_REQUEST, (entry, deliver) => deliver(entry[0], entry[1]));
     } else {
@@ -345,15 +345,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
       if (this.#admit(connection)) return [connection, connection.remoteAddress];
     }
   }
-  #handsOnProxyUnread(): boolean {
-    return this.proxyProtocol != null &&
-      (this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] === true;
-  }
 
   /**
    * Counts the connection against its client host's `maxConnectionsPerAddress` until it closes (the host a PROXY
-   * protocol header names, once read); over the cap, resets it at
-   * once and reports a `ConnectionLimitError` instead. True when admitted.
+   * protocol header names, once read); over the cap, resets it at once and reports a `ConnectionLimitError` instead.
+   * True when admitted.
    */
   #admit(connection: Connection): boolean {
     const limit = this.maxConnectionsPerAddress;

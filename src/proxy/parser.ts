@@ -328,16 +328,17 @@ function parseV1Line(line: string, raw: Uint8Array): ProxyHeader {
   const [, sourceHost, destinationHost, sourcePort, destinationPort] = fields;
   const host = (text: string, what: string): string => {
     // A valid dotted IPv4 literal (no leading zeros) is already in canonical form; IPv6 is written anew (RFC 5952).
-    if (protocol === "TCP4" && isIPv4(text)) return text;
-    const parsed = protocol === "TCP4" ? null : parseIPv6(text);
-    if (parsed === null) {
-      throw badLine(
-        `${what} ${JSON.stringify(text)} is not ${
-          protocol === "TCP4" ? "a dotted IPv4 address (no leading zeros)" : "an IPv6 address"
-        }`,
-      );
+    if (protocol === "TCP4") {
+      if (isIPv4(text)) return text;
+    } else {
+      const parsed = parseIPv6(text);
+      if (parsed !== null) return formatIPv6(parsed);
     }
-    return formatIPv6(parsed);
+    throw badLine(
+      `${what} ${JSON.stringify(text)} is not ${
+        protocol === "TCP4" ? "a dotted IPv4 address (no leading zeros)" : "an IPv6 address"
+      }`,
+    );
   };
   const port = (text: string, what: string): number => {
     const value = PORT.test(text) ? Number(text) : NaN;
