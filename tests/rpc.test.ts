@@ -255,6 +255,44 @@ describe("RPC over streams: record marking and its limits", () => {
       }
     }));
 
+  test("pipelined behind an async procedure, calls wait their turn; a half-close still gets every reply", () =>
+    withServer({}, async (address) => {
+      const client = await RecordClient.connect(address);
+      try {
+        const sleep = callMessage({ xid: 1, prog: TEST_PROG, vers: 1, proc: 7 }, xdr.encode(xdr.uint(), 80));
+        const add = callMessage({ xid: 2, prog: TEST_PROG, vers: 1, proc: 1 }, pair(20, 22));
+        const records = [sleep, add, ping(3), sleep.slice()].map((m, i) => {
+          if (i === 3) new DataView(m.buffer).setUint32(0, 4);
+          return concat(fragmentHeader(m.length, true), m);
+        });
+        client.send(concat(...records));
+        // The client is done sending: the server owes four replies, two of them after a sleep, before it closes.
+        client.socket.end();
+        assert.equal(words((await client.next())!), accepted(1, 0, "00000050"));
+        assert.equal(words((await client.next())!), accepted(2, 0, "0000002a"));
+        assert.equal(words((await client.next())!), accepted(3, 0));
+        assert.equal(words((await client.next())!), accepted(4, 0, "00000050"));
+        assert.equal(await client.next(), null, "then the server closes");
+        assert.equal(client.ended, "end");
+      } finally {
+        client.close();
+      }
+    }));
+
+  test("a half-close inside a record resets the connection; nothing is answered", () =>
+    withServer({}, async (address) => {
+      const client = await RecordClient.connect(address);
+      try {
+        const message = ping(5);
+        client.send(concat(fragmentHeader(message.length, true), message.subarray(0, 10)));
+        client.socket.end();
+        assert.equal(await client.next(), null);
+        await stillServes(address);
+      } finally {
+        client.close();
+      }
+    }));
+
   test("a call in several fragments, cut anywhere, is answered", () =>
     withServer({}, async (address) => {
       const message = callMessage({ xid: 5, prog: TEST_PROG, vers: 1, proc: 1 }, pair(20, 22));

@@ -7,7 +7,7 @@
 
 const EMPTY = new Uint8Array(0);
 
-/** Chunks not yet framed, oldest first. Internal to `src/protocol/`. */
+/** Chunks not yet framed, oldest first. Internal to the library's framing protocols (`src/protocol/`, `src/rpc/`). */
 export class ByteQueue {
   #chunks: Uint8Array[] = [];
   #offset = 0;
@@ -63,6 +63,20 @@ export class ByteQueue {
       } else this.#offset += want;
     }
     return out;
+  }
+
+  /** Removes the first 4 bytes (`length` ≥ 4) and returns them as a big-endian unsigned 32-bit number. */
+  takeUint32(): number {
+    const first = this.#chunks[0];
+    const at = this.#offset;
+    if (first.length - at <= 4) {
+      const bytes = this.take(4);
+      return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
+    }
+    // Inside the first chunk, with bytes after it: read in place, no view made.
+    this.#offset = at + 4;
+    this.#length -= 4;
+    return ((first[at] << 24) | (first[at + 1] << 16) | (first[at + 2] << 8) | first[at + 3]) >>> 0;
   }
 
   /** Removes and returns everything queued. */

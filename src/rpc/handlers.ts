@@ -4,13 +4,15 @@
  *
  * @module
  */
-import { DatagramRequestHandler } from "../datagram_request_handler.ts";
-import { StreamRequestHandler } from "../stream_request_handler.ts";
+import { DatagramRequestHandler, NoClientAddressError } from "../datagram_request_handler.ts";
+import type { SocketAddress } from "../transport.ts";
+import { StreamProtocol } from "../protocol/stream_protocol.ts";
 import { MAX_UDP_REPLY_IPV4, MAX_UDP_REPLY_IPV6 } from "./constants.ts";
 import { Dispatcher, type DispatchOptions } from "./dispatch.ts";
 import type { RpcCallContext, RpcProgram } from "./program.ts";
 import type { TlsInfo } from "../tls/info.ts";
-import { DEFAULT_RECORD_LIMITS, type RecordLimits, RecordReader } from "./record.ts";
+import { DEFAULT_RECORD_LIMITS, type RecordLimits } from "./record.ts";
+import { RecordFramer } from "./record_framer.ts";
 
 /** What an RPC handler class carries: the programs it serves. */
 export interface RpcHandlerClass {
@@ -68,9 +70,12 @@ class ErrorSink {
 }
 
 /**
- * The handler of RPC over TCP and unix stream sockets: reads records (several calls may be pipelined on one
- * connection), answers each in turn, and closes the connection on a record that breaks a limit (`maxRecordSize`,
- * `maxFragments`, `idleTimeout`, `recordTimeout` of the server; defaults 1 MiB, 1024, 2 min, 30 s).
+ * The handler of RPC over TCP and unix stream sockets: cuts records from the bytes as they arrive (several calls may
+ * be pipelined on one connection), answers each in turn, and closes the connection on a record that breaks a limit
+ * (`maxRecordSize`, `maxFragments`, `idleTimeout`, `recordTimeout` of the server; defaults 1 MiB, 1024, 2 min, 30 s).
+ * It is a {@link StreamProtocol}: a call that is answered at once costs no promise and no `async` frame, and an idle
+ * connection holds none. Replies go out in the order of the calls: while an `async` procedure (or `authenticate`)
+ * runs, reading stops, and it stops too while the client does not read its replies.
  *
  * Subclass it with `static override programs = [...]`; for worker threads and child processes also set
  * `static override moduleUrl = import.meta.url` and export the class.
@@ -83,9 +88,26 @@ class ErrorSink {
  * }
  * ```
  */
-export class RpcStreamHandler<Server = unknown> extends StreamRequestHandler<Server> {
+export class RpcStreamHandler<Server = unknown> extends StreamProtocol<Server> {
   /** The programs this handler serves. */
   static programs: readonly RpcProgram[] = [];
+
+  #dispatcher!: Dispatcher;
+  #options!: DispatchOptions;
+  #framer!: RecordFramer;
+  #sink!: ErrorSink;
+  #limits!: RecordLimits;
+  /** A reply is awaited (an `async` procedure or hook): reading is paused until it is written. */
+  #waiting = false;
+  /** The client does not read its replies: reading is paused until the queue drains. */
+  #blocked = false;
+  /** The client half-closed: close once the last reply is written. */
+  #ended = false;
+  /** When the wait for the next record began (ms). */
+  #idleSince = 0;
+  /** When the first byte of the record being received came (ms), or -1 between records. */
+  #recordSince = -1;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Decides whether a call may run, after its credential was parsed and checked and its procedure found: return an
@@ -96,18 +118,19 @@ export class RpcStreamHandler<Server = unknown> extends StreamRequestHandler<Ser
   }
 
   /** Serves records until the client closes, a limit is broken, or the connection fails. */
-  override async handle(): Promise<void> {
-    const dispatcher = dispatcherOf(this.constructor as unknown as RpcHandlerClass);
+  override handle(): Promise<void> {
+    this.#dispatcher = dispatcherOf(this.constructor as unknown as RpcHandlerClass);
     const server = this.server;
-    const limits: RecordLimits = {
+    this.#limits = {
       maxRecordSize: setting(server, "maxRecordSize", DEFAULT_RECORD_LIMITS.maxRecordSize)!,
       maxFragments: setting(server, "maxFragments", DEFAULT_RECORD_LIMITS.maxFragments)!,
       idleTimeout: setting(server, "idleTimeout", DEFAULT_RECORD_LIMITS.idleTimeout),
       recordTimeout: setting(server, "recordTimeout", DEFAULT_RECORD_LIMITS.recordTimeout),
     };
-    const sink = new ErrorSink(server, this.request, this.clientAddress);
-    const connection = this.connection;
-    const options: DispatchOptions = {
+    this.#framer = new RecordFramer(this.#limits);
+    const sink = this.#sink = new ErrorSink(server, this.request, this.clientAddress);
+    const connection = this.request;
+    this.#options = {
       framed: true,
       maxReplySize: 0x7fff_ffff,
       clientAddress: this.clientAddress,
@@ -120,25 +143,127 @@ export class RpcStreamHandler<Server = unknown> extends StreamRequestHandler<Ser
       authenticate: (call) => this.authenticate(call),
       reportError: (error) => sink.report(error),
     };
-    const records = new RecordReader(this.rfile, limits);
-    try {
-      for (;;) {
-        // Awaited only when pending: a pipelined call buffered already, a procedure that returns at once and a reply
-        // the transport takes cost no promise turn each.
-        let record = records.next();
-        if (record instanceof Promise) record = await record;
-        if (record === null) break;
-        let reply = dispatcher.dispatch(record, options);
-        if (reply instanceof Promise) reply = await reply;
-        if (reply !== null && !connection.write(reply)) await connection.drained();
+    this.#idleSince = Date.now();
+    this.#watch();
+    return super.handle().then(() => {
+      if (sink.failed) throw sink.first;
+    });
+  }
+
+  /** Takes the bytes and answers every record they complete. */
+  override dataReceived(data: Uint8Array): void {
+    this.#framer.push(data);
+    this.#serve();
+  }
+
+  /** Answers the records held, in order, until one needs waiting for. */
+  #serve(): void {
+    const transport = this.transport;
+    const framer = this.#framer;
+    while (!this.#waiting && !transport.closing) {
+      let record: Uint8Array | undefined;
+      try {
+        record = framer.next();
+      } catch {
+        // A broken record or a limit: no reply is possible. Close; the server goes on.
+        return transport.abort();
       }
-    } catch {
-      // A broken record, a limit, an idle connection or a peer gone: close; the server goes on.
-      connection.abort();
-    } finally {
-      records.close();
+      if (record === undefined) break;
+      this.#recordSince = -1;
+      const reply = this.#dispatcher.dispatch(record, this.#options);
+      if (reply instanceof Promise) {
+        this.#waiting = true;
+        transport.pauseReading();
+        reply.then((bytes) => this.#answered(bytes), (error) => this.#broken(error));
+        return;
+      }
+      if (reply !== null) transport.write(reply);
     }
-    if (sink.failed) throw sink.first;
+    if (transport.closing) return;
+    const now = Date.now();
+    if (framer.holding) {
+      if (this.#recordSince < 0) this.#recordSince = now;
+    } else this.#idleSince = now;
+    if (this.#ended) this.#finish();
+  }
+
+  #answered(reply: Uint8Array | null): void {
+    this.#waiting = false;
+    const transport = this.transport;
+    if (transport.closing) return;
+    if (reply !== null) transport.write(reply);
+    this.#serve();
+    this.#resume();
+  }
+
+  /** The dispatcher failed where it must not: reset the connection, and report it. */
+  #broken(error: unknown): void {
+    this.#waiting = false;
+    this.transport.abort();
+    this.#sink.report(error);
+  }
+
+  /** The client half-closed and every reply is written: close, or reset when it stopped inside a record. */
+  #finish(): void {
+    if (this.#waiting) return;
+    if (this.#framer.holding) this.transport.abort();
+    else this.transport.close();
+  }
+
+  #resume(): void {
+    if (!this.#waiting && !this.#blocked && !this.#ended) this.transport.resumeReading();
+  }
+
+  /** @inheritdoc */
+  override pauseWriting(): void {
+    this.#blocked = true;
+    this.transport.pauseReading();
+  }
+
+  /** @inheritdoc */
+  override resumeWriting(): void {
+    this.#blocked = false;
+    this.#resume();
+  }
+
+  /** The client half-closed: the transport stays open until the replies owed are written. */
+  override eofReceived(): boolean {
+    this.#ended = true;
+    this.#finish();
+    return true;
+  }
+
+  /** @inheritdoc */
+  override connectionLost(_error: Error | null): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * One timer per connection watches both limits, at the shorter one's period: it checks the times the reads noted,
+   * so nothing is armed or cleared per record. Not while a reply is owed or the client does not read.
+   */
+  #watch(): void {
+    const { idleTimeout, recordTimeout } = this.#limits;
+    if (idleTimeout === null && recordTimeout === null) return;
+    const period = Math.min(idleTimeout ?? Infinity, recordTimeout ?? Infinity);
+    const check = (): void => {
+      this.#timer = undefined;
+      const transport = this.transport;
+      if (transport.closing) return;
+      const now = Date.now();
+      let left = period;
+      if (!this.#waiting && !this.#blocked && !this.#ended) {
+        const since = this.#recordSince >= 0 ? this.#recordSince : this.#idleSince;
+        const limit = this.#recordSince >= 0 ? recordTimeout : idleTimeout;
+        if (limit !== null) {
+          left = since + limit - now;
+          if (left <= 0) return transport.abort();
+        }
+      }
+      this.#timer = setTimeout(check, Math.min(left, period));
+    };
+    this.#timer = setTimeout(check, period);
   }
 }
 
@@ -165,26 +290,56 @@ export class RpcDatagramHandler<Server = unknown> extends DatagramRequestHandler
 
   /** Answers the datagram. A procedure's failure goes to the server's `handleError` after the SYSTEM_ERR reply. */
   override handle(): void | Promise<void> {
-    const dispatcher = dispatcherOf(this.constructor as unknown as RpcHandlerClass);
     const server = this.server;
     const address = this.clientAddress;
     const ipv6 = Array.isArray(address) && String(address[0]).includes(":");
-    let failure: { error: unknown } | undefined;
-    const reply = dispatcher.dispatch(this.packet, {
-      framed: false,
-      maxReplySize: setting(server, "maxReplySize", null) ?? (ipv6 ? MAX_UDP_REPLY_IPV6 : MAX_UDP_REPLY_IPV4),
-      clientAddress: address,
-      transport: (server as { transport?: string } | null)?.transport,
-      handler: this,
-      tls: null,
-      authenticate: (call) => this.authenticate(call),
-      reportError: (error) => (failure ??= { error }),
-    });
-    const send = (bytes: Uint8Array | null): void => {
-      if (bytes !== null) void this.wfile.write(bytes);
-      if (failure !== undefined) throw failure.error;
-    };
-    if (reply instanceof Promise) return reply.then(send);
-    send(reply);
+    const call = new DatagramCall(
+      this,
+      setting(server, "maxReplySize", null) ?? (ipv6 ? MAX_UDP_REPLY_IPV6 : MAX_UDP_REPLY_IPV4),
+      (server as { transport?: string } | null)?.transport,
+    );
+    const reply = dispatcherOf(this.constructor as unknown as RpcHandlerClass).dispatch(this.packet, call);
+    if (reply instanceof Promise) return reply.then((bytes) => call.send(bytes));
+    return call.send(reply);
+  }
+}
+
+/** One datagram's dispatch: what the dispatcher asks, and where its reply goes (straight to the socket). */
+class DatagramCall implements DispatchOptions {
+  readonly framed = false;
+  readonly tls = null;
+  readonly handler: RpcDatagramHandler;
+  readonly clientAddress: SocketAddress | null;
+  readonly maxReplySize: number;
+  readonly transport: string | undefined;
+  #failure: { error: unknown } | undefined = undefined;
+
+  constructor(handler: RpcDatagramHandler, maxReplySize: number, transport: string | undefined) {
+    this.handler = handler;
+    this.clientAddress = handler.clientAddress;
+    this.maxReplySize = maxReplySize;
+    this.transport = transport;
+  }
+
+  authenticate(call: RpcCallContext): ReturnType<DispatchOptions["authenticate"]> {
+    return this.handler.authenticate(call);
+  }
+
+  reportError(error: unknown): void {
+    this.#failure ??= { error };
+  }
+
+  /** Sends the reply, if any, then throws what a procedure threw (its caller got SYSTEM_ERR). */
+  send(reply: Uint8Array | null): void | Promise<void> {
+    let sent: Promise<void> | undefined;
+    if (reply !== null) {
+      const address = this.clientAddress;
+      if (address === null || address === "") throw new NoClientAddressError();
+      sent = this.handler.socket.send(reply, address);
+    }
+    if (this.#failure === undefined) return sent;
+    // The procedure's failure is the one reported; a send that fails too is not a second.
+    sent?.catch(() => {});
+    throw this.#failure.error;
   }
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { copyOut } from "../byte_pool.ts";
 import { XdrError } from "../xdr/error.ts";
 import { XdrReader } from "../xdr/reader.ts";
 import type { XdrType } from "../xdr/type.ts";
@@ -83,8 +84,8 @@ function start(framed: boolean, capacity = 64): XdrWriter {
 }
 
 /**
- * The writer every reply is encoded in, reused: a reply is copied out of it at the end, so that a reply costs one
- * array of its exact size. Replaced after a reply longer than {@link KEEP_REPLY_WRITER}, so as not to hold its memory.
+ * The writer every reply is encoded in, reused: a reply is copied out of it at the end, at its exact size (into a shared
+ * slab when small: `copyOut`). Replaced after a reply longer than {@link KEEP_REPLY_WRITER}, so as not to hold its memory.
  */
 let replyWriter = new XdrWriter(256);
 const KEEP_REPLY_WRITER = 64 * 1024;
@@ -101,7 +102,10 @@ function startReply(framed: boolean): XdrWriter {
 export function finishMessage(writer: XdrWriter, framed: boolean): Uint8Array {
   if (framed) writer.patchUint32(0, (0x8000_0000 | (writer.length - 4)) >>> 0);
   if (writer !== replyWriter) return writer.bytes();
-  const reply = writer.bytes().slice();
+  const bytes = writer.bytes();
+  // A small reply goes into a shared slab: an array of its own would be one a runtime's socket write must first move
+  // off the JavaScript heap (V8 keeps typed arrays of up to 64 bytes on it).
+  const reply = copyOut(bytes, bytes.length);
   if (reply.length > KEEP_REPLY_WRITER) replyWriter = new XdrWriter(256);
   return reply;
 }

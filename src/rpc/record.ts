@@ -235,16 +235,25 @@ export class RecordReader {
       }
       throw error;
     }
-    if (total === 0) throw new RecordError("an empty record");
-    if (fragments.length === 1) return fragments[0];
-    const record = new Uint8Array(total);
-    let offset = 0;
-    for (const fragment of fragments) {
-      record.set(fragment, offset);
-      offset += fragment.length;
-    }
-    return record;
+    return joinFragments(fragments, total);
   }
+}
+
+/**
+ * A record from its fragments (`total` bytes in all): the fragment itself when there is one, else a joined copy.
+ *
+ * @throws {RecordError} when the record is empty
+ */
+export function joinFragments(fragments: readonly Uint8Array[], total: number): Uint8Array {
+  if (total === 0) throw new RecordError("an empty record");
+  if (fragments.length === 1) return fragments[0];
+  const record = new Uint8Array(total);
+  let offset = 0;
+  for (const fragment of fragments) {
+    record.set(fragment, offset);
+    offset += fragment.length;
+  }
+  return record;
 }
 
 /**
