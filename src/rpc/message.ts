@@ -45,6 +45,8 @@ function readAuth(reader: XdrReader): OpaqueAuth | null {
   const flavor = reader.uint32();
   const length = reader.uint32();
   if (length > MAX_AUTH_BYTES) return null;
+  // The usual credential and verifier: one shared frozen object, nothing made per call.
+  if (length === 0 && flavor === AUTH_NONE.flavor) return AUTH_NONE;
   return { flavor, body: reader.opaque(length, "auth body") };
 }
 

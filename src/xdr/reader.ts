@@ -115,7 +115,8 @@ export class XdrReader {
   /** `count` bytes and their zero padding to a multiple of 4, as a view into the input. */
   opaque(count: number, what = "opaque"): Uint8Array {
     const padded = count + ((4 - (count & 3)) & 3);
-    this.need(padded, `${what} of ${count} bytes`);
+    // The message is built only when it is needed: this runs for every credential and verifier.
+    if (padded > this.end - this.offset) this.need(padded, `${what} of ${count} bytes`);
     const start = this.offset;
     for (let i = start + count; i < start + padded; i++) {
       if (this.bytes[i] !== 0) throw new XdrError(`${what} has non-zero padding`);
