@@ -214,13 +214,13 @@ export class RpcStreamHandler<Server = unknown> extends StreamProtocol<Server> {
     if (!this.#waiting && !this.#blocked && !this.#ended) this.transport.resumeReading();
   }
 
-  /** @inheritdoc */
+  /** The client does not read its replies: stop reading its calls until it does. */
   override pauseWriting(): void {
     this.#blocked = true;
     this.transport.pauseReading();
   }
 
-  /** @inheritdoc */
+  /** The replies drained: read calls again, unless a reply is still awaited. */
   override resumeWriting(): void {
     this.#blocked = false;
     this.#resume();
@@ -233,7 +233,7 @@ export class RpcStreamHandler<Server = unknown> extends StreamProtocol<Server> {
     return true;
   }
 
-  /** @inheritdoc */
+  /** The connection is closed: stops the timer that watches the limits. */
   override connectionLost(_error: Error | null): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
