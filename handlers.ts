@@ -151,7 +151,7 @@ export {
   DEFAULT_RECORD_LIMITS,
   DEFAULT_RECORD_TIMEOUT,
   frameRecord,
-  readRecord,
   type RecordLimits,
 } from "./src/rpc/record.ts";
+export { readRecord } from "./src/rpc/record_framer.ts";
 export { dispatcherOf, RpcDatagramHandler, type RpcHandlerClass, RpcStreamHandler } from "./src/rpc/handlers.ts";

@@ -1,9 +1,12 @@
 // The pieces under the RPC servers' fast paths, fed by hand: RecordFramer (record marking cut from chunks as they
-// arrive) against every split of its input, and the UDP duplicate-request cache's table (XID collisions, eviction
-// order, the byte bound, entries reused after eviction).
+// arrive) against every split of its input, readRecord in a stream handler over a real socket, and the UDP
+// duplicate-request cache's table (XID collisions, eviction order, the byte bound, entries reused after eviction).
 import assert from "node:assert/strict";
+import type net from "node:net";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { AsyncTCPServer, readRecord, type SocketAddress, SocketTimeoutError, StreamRequestHandler } from "../mod.ts";
+import { connect, exchange, serving, sleep } from "./_helpers.ts";
 import { DuplicateRequestCache } from "../src/rpc/drc.ts";
 import { RecordError } from "../src/rpc/errors.ts";
 import { DEFAULT_RECORD_LIMITS, frameRecord, type RecordLimits } from "../src/rpc/record.ts";
@@ -107,6 +110,118 @@ describe("RecordFramer", () => {
     assert.ok(none instanceof RecordError && /empty record/.test(none.message), String(none));
     // An empty last fragment after data ends the record.
     assert.deepEqual(frame([header(2, false), Uint8Array.of(7, 8), header(0, true)], limits), [Uint8Array.of(7, 8)]);
+  });
+});
+
+/**
+ * A stream handler that reads records with `readRecord` until the connection ends and reports each as `[text]`, then
+ * what followed the last record (`rest=…`, read from `rfile` afterwards: readRecord must take no byte past a record),
+ * or the error that stopped it (`Name: message`).
+ */
+function recordReporter(limits: RecordLimits) {
+  return class RecordReporter extends StreamRequestHandler {
+    override async handle() {
+      const decoder = new TextDecoder();
+      let report = "";
+      try {
+        for (let i = 0; i < 2; i++) {
+          const record = await readRecord(this.rfile, limits);
+          if (record === null) {
+            report += "end";
+            break;
+          }
+          report += `[${decoder.decode(record)}]`;
+        }
+        if (!report.endsWith("end")) report += `rest=${decoder.decode(await this.rfile.read())}`;
+      } catch (error) {
+        const { name, message } = error as Error;
+        const kind = error instanceof SocketTimeoutError ? "SocketTimeoutError" : name;
+        report += `${kind}: ${message}`;
+      }
+      await this.wfile.write(new TextEncoder().encode(report));
+    }
+  };
+}
+
+const ascii = (text: string) => new TextEncoder().encode(text);
+
+/** Everything `socket` receives until it closes, as text. */
+function received(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    socket.on("close", () => resolve(text));
+  });
+}
+
+/** Runs `body` against an async TCP server whose handler is {@link recordReporter} with `limits`. */
+function withReporter(limits: Partial<RecordLimits>, body: (address: SocketAddress) => Promise<void>) {
+  const server = new AsyncTCPServer(["127.0.0.1", 0], recordReporter({ ...DEFAULT_RECORD_LIMITS, ...limits }));
+  return serving(server, (s) => body(s.serverAddress));
+}
+
+describe("readRecord in a stream handler", () => {
+  test("reads fragmented records one at a time and takes no byte past them", async () => {
+    await withReporter({}, async (address) => {
+      const stream = concat(frameRecord(ascii("hello record"), 3), frameRecord(ascii("second")), ascii("tail"));
+      assert.equal(await exchange(address, stream), "[hello record][second]rest=tail");
+    });
+  });
+
+  test("records that come a few bytes at a time", async () => {
+    await withReporter({}, async (address) => {
+      const socket = await connect(address);
+      const reply = received(socket);
+      const stream = concat(frameRecord(ascii("slow"), 1), frameRecord(ascii("steady"), 4));
+      for (let at = 0; at < stream.length; at += 3) {
+        socket.write(stream.subarray(at, at + 3));
+        await sleep(2);
+      }
+      socket.end();
+      assert.equal(await reply, "[slow][steady]rest=");
+    });
+  });
+
+  test("a clean end between records is null; an end inside one is a RecordError", async () => {
+    await withReporter({}, async (address) => {
+      assert.equal(await exchange(address, new Uint8Array(0)), "end");
+      assert.equal(await exchange(address, concat(frameRecord(ascii("one")))), "[one]end");
+      assert.equal(
+        await exchange(address, concat(header(10, true), ascii("abc"))),
+        "RecordError: the connection ended inside a record",
+      );
+      assert.equal(
+        await exchange(address, Uint8Array.of(0x80, 0)),
+        "RecordError: the connection ended inside a record",
+      );
+    });
+  });
+
+  test("limits are checked from the header, before the bytes come", async () => {
+    await withReporter({ maxRecordSize: 8 }, async (address) => {
+      const reply = await exchange(address, header(100, true));
+      assert.match(reply, /^RecordError: .*8/);
+    });
+  });
+
+  test("an idle connection fails with SocketTimeoutError; a record too slow, with RecordError", async () => {
+    await withReporter({ idleTimeout: 150, recordTimeout: 150 }, async (address) => {
+      const idle = await connect(address);
+      const idleReply = received(idle);
+      const slow = await connect(address);
+      const slowReply = received(slow);
+      slow.write(concat(header(10, true), ascii("ab")));
+      // Bytes that keep coming do not put the record's deadline off.
+      const drip = setInterval(() => slow.write(ascii("c")), 40);
+      try {
+        assert.match(await idleReply, /^SocketTimeoutError: /);
+        assert.equal(await slowReply, "RecordError: a record took longer than 150 ms");
+      } finally {
+        clearInterval(drip);
+        idle.destroy();
+        slow.destroy();
+      }
+    });
   });
 });
 

@@ -15,7 +15,9 @@ import { XdrError } from "../xdr/error.ts";
 import { AUTH_NONE, type OpaqueAuth } from "./auth.ts";
 import { encodeCall, parseReply } from "./message.ts";
 import type { ProcedureSpec, ProgramSpec, VersionSpec } from "./program.ts";
-import { DEFAULT_MAX_RECORD_SIZE, frameRecord, type RecordLimits, RecordReader } from "./record.ts";
+import { RecordError } from "./errors.ts";
+import { DEFAULT_MAX_RECORD_SIZE, frameRecord, type RecordLimits } from "./record.ts";
+import { RecordFramer } from "./record_framer.ts";
 
 /** Where an {@link RpcClient} connects. */
 export type RpcClientTarget =
@@ -164,19 +166,21 @@ export class RpcClient {
   }
 
   async #receiveRecords(connection: Connection, limits: RecordLimits): Promise<void> {
-    const records = new RecordReader(connection.reader, limits);
+    const framer = new RecordFramer(limits);
     try {
       for (;;) {
-        const record = await records.next();
-        if (record === null) break;
-        this.#deliver(record);
+        const chunk = await connection.reader.read1();
+        if (chunk.length === 0) {
+          if (framer.holding) throw new RecordError("the connection ended inside a record");
+          break;
+        }
+        framer.push(chunk);
+        for (let record = framer.next(); record !== undefined; record = framer.next()) this.#deliver(record);
       }
       this.#fail(new Error("the server closed the connection"));
     } catch (error) {
       connection.abort();
       this.#fail(error instanceof Error ? error : new Error(String(error)));
-    } finally {
-      records.close();
     }
   }
 

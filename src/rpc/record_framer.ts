@@ -1,15 +1,15 @@
 /**
- * `RecordFramer`: record marking (RFC 5531 §11) cut from chunks as they arrive, for handlers in the callback shape.
- * The limits are checked from each fragment header before its bytes are held.
+ * Records (RFC 5531 §11) cut from the bytes that come in: `RecordFramer` from chunks as they arrive (the RPC handlers,
+ * the client), and `readRecord` from a connection's reader, one record at a time. The limits are checked from each
+ * fragment header before its bytes are held.
  *
  * @module
  */
+import type { BufferedReader } from "../buffered_reader.ts";
+import { SocketTimeoutError } from "../errors.ts";
 import { ByteQueue } from "../protocol/byte_queue.ts";
 import { RecordError } from "./errors.ts";
-import { joinFragments, type RecordLimits } from "./record.ts";
-
-const LAST = 0x8000_0000;
-const LENGTH = 0x7fff_ffff;
+import { FRAGMENT_LENGTH, LAST_FRAGMENT, type RecordLimits } from "./record.ts";
 
 /**
  * Cuts records out of the chunks pushed into it: {@link RecordFramer.next} returns each complete record once, a view
@@ -44,6 +44,13 @@ export class RecordFramer {
     return this.#queue.length > 0 || this.#fragment >= 0 || this.#fragments.length > 0;
   }
 
+  /** Bytes still missing before {@link RecordFramer.next} can move on: to the next fragment header, or to the end of
+   * the fragment being read. */
+  get needed(): number {
+    const queued = this.#queue.length;
+    return Math.max(0, (this.#fragment < 0 ? 4 : this.#fragment) - queued);
+  }
+
   /**
    * The next complete record, or `undefined` until more bytes come.
    *
@@ -55,8 +62,8 @@ export class RecordFramer {
       if (this.#fragment < 0) {
         if (queue.length < 4) return undefined;
         const header = queue.takeUint32();
-        const length = header & LENGTH;
-        const last = header >= LAST;
+        const length = header & FRAGMENT_LENGTH;
+        const last = header >= LAST_FRAGMENT;
         const limits = this.#limits;
         if (length === 0 && !last) throw new RecordError("an empty fragment that is not the last");
         if (this.#total + length > limits.maxRecordSize) {
@@ -88,5 +95,69 @@ export class RecordFramer {
     this.#fragments = [];
     this.#total = 0;
     return joinFragments(fragments, total);
+  }
+}
+
+/**
+ * A record from its fragments (`total` bytes in all): the fragment itself when there is one, else a joined copy.
+ *
+ * @throws {RecordError} when the record is empty
+ */
+function joinFragments(fragments: readonly Uint8Array[], total: number): Uint8Array {
+  if (total === 0) throw new RecordError("an empty record");
+  if (fragments.length === 1) return fragments[0];
+  const record = new Uint8Array(total);
+  let offset = 0;
+  for (const fragment of fragments) {
+    record.set(fragment, offset);
+    offset += fragment.length;
+  }
+  return record;
+}
+
+/**
+ * Reads one record from `reader`, taking no byte past it: `null` when the connection ends cleanly between records. For
+ * a stream handler in the `rfile` shape; the RPC handlers frame whole chunks with a {@link RecordFramer} instead.
+ *
+ * @throws {RecordError} on a limit, a broken record, a record cut off, or one that takes longer than `recordTimeout`
+ *   (close the connection: no reply is possible)
+ * @throws {SocketTimeoutError} when the connection stays idle past `idleTimeout` before the record starts
+ */
+export async function readRecord(reader: BufferedReader, limits: RecordLimits): Promise<Uint8Array | null> {
+  const framer = new RecordFramer(limits);
+  const { idleTimeout, recordTimeout } = limits;
+  // Until the first header is read: the idle limit. From then on: what is left of the record's.
+  let started = false;
+  let deadline = Infinity;
+  for (;;) {
+    const first = !started;
+    let timeout = idleTimeout;
+    if (!first) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new RecordError(`a record took longer than ${recordTimeout} ms`);
+      timeout = left === Infinity ? null : left;
+    }
+    const wanted = framer.needed;
+    reader.timeout = timeout;
+    let bytes: Uint8Array;
+    try {
+      bytes = await reader.read(wanted);
+    } catch (error) {
+      if (!first && error instanceof SocketTimeoutError) {
+        throw new RecordError(`a record took longer than ${recordTimeout} ms`);
+      }
+      throw error;
+    } finally {
+      reader.timeout = null;
+    }
+    if (bytes.length === 0 && first) return null;
+    if (bytes.length < wanted) throw new RecordError("the connection ended inside a record");
+    if (first) {
+      started = true;
+      if (recordTimeout !== null) deadline = Date.now() + recordTimeout;
+    }
+    framer.push(bytes);
+    const record = framer.next();
+    if (record !== undefined) return record;
   }
 }
