@@ -8,7 +8,7 @@ import { XdrReader } from "../xdr/reader.ts";
 import { type AuthSys, parseAuthSys } from "./auth.ts";
 import { ACCEPT_STAT, AUTH_FLAVOR, AUTH_STAT, RPC_VERSION } from "./constants.ts";
 import { RpcError } from "./errors.ts";
-import { acceptedReply, type CallHeader, errorReply, finishMessage, parseCall } from "./message.ts";
+import { acceptedReply, type CallHeader, errorReply, finishMessage, readCallHeader } from "./message.ts";
 import type { RpcCallContext, RpcProgram, ServedProcedure } from "./program.ts";
 import type { TlsInfo } from "../tls/info.ts";
 
@@ -49,7 +49,7 @@ const NULL_PROCEDURE: ServedProcedure = {
 /** What the checks before running a procedure found: a reply at once, or the procedure to run. */
 type Prepared =
   | DispatchResult
-  | { readonly procedure: ServedProcedure; readonly call: RpcCallContext; readonly argsOffset: number };
+  | { readonly procedure: ServedProcedure; readonly call: RpcCallContext; readonly reader: XdrReader };
 
 /**
  * Serves calls from a table of programs: checks the RPC version, the credential, the program, version and procedure,
@@ -104,15 +104,16 @@ export class Dispatcher {
     }
     if (verdict instanceof Promise) {
       return verdict.then(
-        (stat) => this.#afterAuth(message, prepared, stat, options),
+        (stat) => this.#afterAuth(prepared, stat, options),
         (error) => this.#failure(call.xid, error, options),
       );
     }
-    return this.#afterAuth(message, prepared, verdict, options);
+    return this.#afterAuth(prepared, verdict, options);
   }
 
   #prepare(message: Uint8Array, options: DispatchOptions): Prepared {
-    const parsed = parseCall(message);
+    const reader = new XdrReader(message);
+    const parsed = readCallHeader(reader);
     const framed = options.framed;
     if (parsed.kind === "drop") return null;
     if (parsed.kind === "mismatch") {
@@ -154,11 +155,10 @@ export class Dispatcher {
       tls: options.tls,
       handler: options.handler,
     };
-    return { procedure, call, argsOffset: parsed.argsOffset };
+    return { procedure, call, reader };
   }
 
   #afterAuth(
-    message: Uint8Array,
     prepared: Exclude<Prepared, DispatchResult>,
     stat: number | undefined | void,
     options: DispatchOptions,
@@ -167,7 +167,7 @@ export class Dispatcher {
     if (stat !== undefined && stat !== AUTH_STAT.AUTH_OK) {
       return errorReply(call.xid, RpcError.authError(stat), options.framed);
     }
-    const reader = new XdrReader(message, prepared.argsOffset);
+    const reader = prepared.reader;
     let args: unknown;
     try {
       args = procedure.spec.args.read(reader);

@@ -52,8 +52,15 @@ function readAuth(reader: XdrReader): OpaqueAuth | null {
 
 /** Parses the header of a call message; never throws. */
 export function parseCall(message: Uint8Array): ParsedCall {
-  if (message.length < 8) return { kind: "drop", reason: `a message of ${message.length} bytes` };
-  const reader = new XdrReader(message);
+  return readCallHeader(new XdrReader(message));
+}
+
+/**
+ * Reads the header of a call message from `reader`, leaving it at the arguments when it is a call (the dispatcher reads
+ * them with the same reader: one per call); never throws.
+ */
+export function readCallHeader(reader: XdrReader): ParsedCall {
+  if (reader.remaining < 8) return { kind: "drop", reason: `a message of ${reader.remaining} bytes` };
   const xid = reader.uint32();
   const mtype = reader.uint32();
   if (mtype !== MSG_TYPE.CALL) return { kind: "drop", reason: `message type ${mtype}, not CALL` };
