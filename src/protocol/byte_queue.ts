@@ -35,8 +35,23 @@ export class ByteQueue {
     throw new RangeError(`index ${index} is past the ${this.#length} queued bytes`);
   }
 
+  /** Where the bytes {@link ByteQueue.takeRange} returned last start in the array it returned. */
+  rangeStart = 0;
+
   /** Removes and returns the first `count` bytes (`count` ≤ `length`): a view when they lie in one chunk. */
   take(count: number): Uint8Array {
+    const bytes = this.takeRange(count);
+    const start = this.rangeStart;
+    return start === 0 && bytes.length === count ? bytes : bytes.subarray(start, start + count);
+  }
+
+  /**
+   * Removes the first `count` bytes (`count` ≤ `length`) and returns an array that holds them from
+   * {@link ByteQueue.rangeStart}: the chunk itself when they lie in one (no view made, for the hottest paths), else a
+   * joined copy.
+   */
+  takeRange(count: number): Uint8Array {
+    this.rangeStart = 0;
     if (count === 0) return EMPTY;
     this.#length -= count;
     const first = this.#chunks[0];
@@ -47,7 +62,8 @@ export class ByteQueue {
         this.#chunks.shift();
         this.#offset = 0;
       } else this.#offset += count;
-      return start === 0 && count === first.length ? first : first.subarray(start, start + count);
+      this.rangeStart = start;
+      return first;
     }
     const out = new Uint8Array(count);
     let filled = 0;

@@ -91,9 +91,16 @@ export class Dispatcher {
     return out;
   }
 
-  /** Answers one message: the reply, or `null` when it gets none. Never throws for bad input. */
-  dispatch(message: Uint8Array, options: DispatchOptions): DispatchResult | Promise<DispatchResult> {
-    const prepared = this.#prepare(message, options);
+  /**
+   * Answers one message, `message[start, end)`: the reply, or `null` when it gets none. Never throws for bad input.
+   */
+  dispatch(
+    message: Uint8Array,
+    options: DispatchOptions,
+    start = 0,
+    end: number = message.length,
+  ): DispatchResult | Promise<DispatchResult> {
+    const prepared = this.#prepare(new XdrReader(message, start, end), options);
     if (prepared === null || prepared instanceof Uint8Array) return prepared;
     const { call } = prepared;
     let verdict: ReturnType<DispatchOptions["authenticate"]>;
@@ -111,8 +118,7 @@ export class Dispatcher {
     return this.#afterAuth(prepared, verdict, options);
   }
 
-  #prepare(message: Uint8Array, options: DispatchOptions): Prepared {
-    const reader = new XdrReader(message);
+  #prepare(reader: XdrReader, options: DispatchOptions): Prepared {
     const parsed = readCallHeader(reader);
     const framed = options.framed;
     if (parsed.kind === "drop") return null;

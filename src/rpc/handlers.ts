@@ -163,14 +163,14 @@ export class RpcStreamHandler<Server = unknown> extends StreamProtocol<Server> {
     while (!this.#waiting && !transport.closing) {
       let record: Uint8Array | undefined;
       try {
-        record = framer.next();
+        record = framer.nextRecord();
       } catch {
         // A broken record or a limit: no reply is possible. Close; the server goes on.
         return transport.abort();
       }
       if (record === undefined) break;
       this.#recordSince = -1;
-      const reply = this.#dispatcher.dispatch(record, this.#options);
+      const reply = this.#dispatcher.dispatch(record, this.#options, framer.recordStart, framer.recordEnd);
       if (reply instanceof Promise) {
         this.#waiting = true;
         transport.pauseReading();

@@ -57,6 +57,25 @@ export class RecordFramer {
    * @throws {RecordError} on a broken record or a limit: close the connection, no reply is possible
    */
   next(): Uint8Array | undefined {
+    const bytes = this.nextRecord();
+    if (bytes === undefined) return undefined;
+    const start = this.recordStart;
+    const end = this.recordEnd;
+    return start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+  }
+
+  /** Where the record {@link RecordFramer.nextRecord} returned last starts in the array it returned. */
+  recordStart = 0;
+  /** Where it ends in that array. */
+  recordEnd = 0;
+
+  /**
+   * {@link RecordFramer.next} without making a view: the array that holds the next complete record from
+   * `recordStart` to `recordEnd` (the chunk it came in, when it came in one), or `undefined` until more bytes come.
+   *
+   * @throws {RecordError} on a broken record or a limit: close the connection, no reply is possible
+   */
+  nextRecord(): Uint8Array | undefined {
     const queue = this.#queue;
     for (;;) {
       if (this.#fragment < 0) {
@@ -77,24 +96,26 @@ export class RecordFramer {
       }
       const length = this.#fragment;
       if (queue.length < length) return undefined;
-      const fragment = queue.take(length);
       this.#fragment = -1;
       if (this.#last && this.#fragments.length === 0) {
         if (length === 0) throw new RecordError("an empty record");
-        return fragment;
+        const bytes = queue.takeRange(length);
+        this.recordStart = queue.rangeStart;
+        this.recordEnd = this.recordStart + length;
+        return bytes;
       }
-      if (length > 0) this.#fragments.push(fragment);
+      if (length > 0) this.#fragments.push(queue.take(length));
       this.#total += length;
-      if (this.#last) return this.#joined();
+      if (this.#last) {
+        const fragments = this.#fragments;
+        const total = this.#total;
+        this.#fragments = [];
+        this.#total = 0;
+        this.recordStart = 0;
+        this.recordEnd = total;
+        return joinFragments(fragments, total);
+      }
     }
-  }
-
-  #joined(): Uint8Array {
-    const fragments = this.#fragments;
-    const total = this.#total;
-    this.#fragments = [];
-    this.#total = 0;
-    return joinFragments(fragments, total);
   }
 }
 
