@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { concatBytes } from "./concat_bytes.ts";
 import { type BytesLike, type Connection, toBytes } from "./connection.ts";
 import { RESOLVED } from "./resolved.ts";
 
@@ -67,13 +68,7 @@ export class SocketWriter {
     this.#pending = [];
     this.#pendingBytes = 0;
     if (chunks.length === 1) return this.#connection.sendAll(chunks[0]);
-    const joined = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return this.#connection.sendAll(joined);
+    return this.#connection.sendAll(concatBytes(chunks, size));
   }
 
   /**

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../concat_bytes.ts";
 import type { Connection } from "../connection.ts";
 import type { DatagramRequest } from "../datagram_request_handler.ts";
 import type { ProxyProtocolOptions } from "../proxy/options.ts";
@@ -42,13 +43,7 @@ export async function takeBuffered(connection: Connection): Promise<string> {
     size += chunk.length;
   }
   if (size === 0) return "";
-  const joined = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return toBase64(joined);
+  return toBase64(concatBytes(chunks, size));
 }
 
 /** True for a datagram server's request: its bytes and the socket to answer through. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../concat_bytes.ts";
 import type { SocketAddress } from "../transport.ts";
 import { ProxyProtocolError } from "./errors.ts";
 import type { ProxyHeader, ProxyTransportProtocol, ProxyVersion } from "./header.ts";
@@ -198,7 +199,7 @@ export class ProxyHeaderParser {
       this.#size += chunk.length;
     }
     if (this.#size < this.#need) return null;
-    const bytes = this.#chunks.length === 1 ? this.#chunks[0] : concat(this.#chunks, this.#size);
+    const bytes = this.#chunks.length === 1 ? this.#chunks[0] : concatBytes(this.#chunks, this.#size);
     this.#chunks = [bytes];
     const found = examineWith(bytes, this.#options);
     if ("header" in found) {
@@ -234,16 +235,6 @@ export function endedEarly(received: number, cause?: unknown): ProxyProtocolErro
 
 function versionsOf(options: CheckedParseOptions): ProxyVersion[] {
   return [...(options.v1 ? ["v1" as const] : []), ...(options.v2 ? ["v2" as const] : [])];
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const joined = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return joined;
 }
 
 function hexOf(bytes: Uint8Array, count = 16): string {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { BufferedReader } from "../buffered_reader.ts";
+import { concatBytes } from "../concat_bytes.ts";
 import { SocketTimeoutError } from "../errors.ts";
 import { ByteQueue } from "../protocol/byte_queue.ts";
 import { RecordError } from "./errors.ts";
@@ -44,8 +45,10 @@ export class RecordFramer {
     return this.#queue.length > 0 || this.#fragment >= 0 || this.#fragments.length > 0;
   }
 
-  /** Bytes still missing before {@link RecordFramer.next} can move on: to the next fragment header, or to the end of
-   * the fragment being read. */
+  /**
+   * Bytes still missing before {@link RecordFramer.next} can move on: to the next fragment header, or to the end of
+   * the fragment being read.
+   */
   get needed(): number {
     const queued = this.#queue.length;
     return Math.max(0, (this.#fragment < 0 ? 4 : this.#fragment) - queued);
@@ -126,14 +129,7 @@ export class RecordFramer {
  */
 function joinFragments(fragments: readonly Uint8Array[], total: number): Uint8Array {
   if (total === 0) throw new RecordError("an empty record");
-  if (fragments.length === 1) return fragments[0];
-  const record = new Uint8Array(total);
-  let offset = 0;
-  for (const fragment of fragments) {
-    record.set(fragment, offset);
-    offset += fragment.length;
-  }
-  return record;
+  return fragments.length === 1 ? fragments[0] : concatBytes(fragments, total);
 }
 
 /**
@@ -151,9 +147,8 @@ export async function readRecord(reader: BufferedReader, limits: RecordLimits): 
   let started = false;
   let deadline = Infinity;
   for (;;) {
-    const first = !started;
     let timeout = idleTimeout;
-    if (!first) {
+    if (started) {
       const left = deadline - Date.now();
       if (left <= 0) throw new RecordError(`a record took longer than ${recordTimeout} ms`);
       timeout = left === Infinity ? null : left;
@@ -164,16 +159,16 @@ export async function readRecord(reader: BufferedReader, limits: RecordLimits): 
     try {
       bytes = await reader.read(wanted);
     } catch (error) {
-      if (!first && error instanceof SocketTimeoutError) {
+      if (started && error instanceof SocketTimeoutError) {
         throw new RecordError(`a record took longer than ${recordTimeout} ms`);
       }
       throw error;
     } finally {
       reader.timeout = null;
     }
-    if (bytes.length === 0 && first) return null;
+    if (bytes.length === 0 && !started) return null;
     if (bytes.length < wanted) throw new RecordError("the connection ended inside a record");
-    if (first) {
+    if (!started) {
       started = true;
       if (recordTimeout !== null) deadline = Date.now() + recordTimeout;
     }
