@@ -57,15 +57,22 @@ export class NodeStreamSocket implements StreamSocket {
    * @param socket the connected socket
    * @param unixPath the listener's path for a unix socket (`undefined` for TCP)
    * @param readsOnAttach whether `attach()` starts reading (otherwise the first `resume()` does)
+   * @param remoteAddress the peer's address where it is known already (a socket secured by TLS: the accepted
+   * socket's), which saves a system call (getpeername)
    */
-  constructor(socket: net.Socket, unixPath: string | undefined, readsOnAttach = true) {
+  constructor(
+    socket: net.Socket,
+    unixPath: string | undefined,
+    readsOnAttach = true,
+    remoteAddress?: SocketAddress,
+  ) {
     this.#socket = socket;
     this.#readsOnAttach = readsOnAttach;
     if (unixPath !== undefined) {
       this.#localAddress = unixPath;
       this.remoteAddress = "";
     } else {
-      this.remoteAddress = [socket.remoteAddress ?? "", socket.remotePort ?? 0];
+      this.remoteAddress = remoteAddress ?? [socket.remoteAddress ?? "", socket.remotePort ?? 0];
     }
   }
 

@@ -13,7 +13,7 @@ import tls from "node:tls";
 import { StartTlsError, TlsConfigError, TlsHandshakeError } from "../src/tls/errors.ts";
 import type { DistinguishedName, PeerCertificate, TlsInfo } from "../src/tls/info.ts";
 import type { TlsCertificateConfig, TlsConfig } from "../src/tls/options.ts";
-import type { SecuredSocket, StreamSocket, TlsContext } from "../src/transport.ts";
+import type { SecuredSocket, SocketAddress, StreamSocket, TlsContext } from "../src/transport.ts";
 import { NodeStreamSocket } from "./_node_stream_socket.ts";
 
 interface Pending {
@@ -21,6 +21,7 @@ interface Pending {
   readonly reject: (error: Error) => void;
   readonly timer: ReturnType<typeof setTimeout>;
   readonly unixPath: string | undefined;
+  readonly remoteAddress: SocketAddress;
   readonly onClose: () => void;
 }
 
@@ -161,9 +162,10 @@ function settle(socket: tls.TLSSocket, config: TlsConfig): { info: TlsInfo; refu
   const authorized = certificate !== null && socket.authorized === true && engineError === null;
   const authorizationError = authorized ? null : certificate === null ? "NO_CERTIFICATE" : engineError ?? "UNKNOWN";
   const alpn = socket.alpnProtocol;
+  const cipher = socket.getCipher();
   const info: TlsInfo = {
     protocol: socket.getProtocol() ?? "unknown",
-    cipher: socket.getCipher()?.standardName ?? socket.getCipher()?.name ?? "unknown",
+    cipher: cipher?.standardName ?? cipher?.name ?? "unknown",
     alpnProtocol: typeof alpn === "string" && alpn !== "" ? alpn : null,
     serverName: typeof (socket as { servername?: unknown }).servername === "string" &&
         (socket as { servername?: string }).servername !== ""
@@ -180,6 +182,12 @@ function settle(socket: tls.TLSSocket, config: TlsConfig): { info: TlsInfo; refu
   return { info, refusal };
 }
 
+/**
+ * Deno's `node:tls` without an `SNICallback` leaves the connection open after a failed handshake (bytes that are not a
+ * ClientHello: the client never sees it close, though the socket reports "close"); with one it closes it.
+ */
+const SNI_CALLBACK_ALWAYS = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+
 /** One server's TLS settings, as a `tls.Server` that never listens. */
 class NodeTlsContext implements TlsContext {
   #config: TlsConfig;
@@ -191,17 +199,29 @@ class NodeTlsContext implements TlsContext {
     const built = build(config);
     this.#config = config;
     this.#contexts = built.contexts;
-    this.#server = tls.createServer({
-      ...built.options,
-      SNICallback: (serverName, callback) => callback(null, lookup(this.#contexts, serverName)),
-    });
-    this.#server.on("secureConnection", (socket: tls.TLSSocket) => this.#secured(socket));
-    this.#server.on("tlsClientError", (error: Error & { code?: string }, socket: tls.TLSSocket) => {
+    this.#server = this.#engine(built);
+  }
+
+  /**
+   * The `tls.Server` new connections are fed to. An `SNICallback` only where there are SNI certificates (and on
+   * Deno): with one, every handshake of Node and Bun stops in the middle for a call into JavaScript (the engine's
+   * certificate callback), even for a client that names no server.
+   */
+  #engine(built: Built): tls.Server {
+    const server = tls.createServer(
+      built.contexts.size === 0 && !SNI_CALLBACK_ALWAYS ? built.options : {
+        ...built.options,
+        SNICallback: (serverName, callback) => callback(null, lookup(this.#contexts, serverName)),
+      },
+    );
+    server.on("secureConnection", (socket: tls.TLSSocket) => this.#secured(socket));
+    server.on("tlsClientError", (error: Error & { code?: string }, socket: tls.TLSSocket) => {
       this.#failed(
         socket,
         new TlsHandshakeError(messageOf(error), error.code, { cause: error }),
       );
     });
+    return server;
   }
 
   secure(socket: StreamSocket): Promise<SecuredSocket> {
@@ -210,7 +230,10 @@ class NodeTlsContext implements TlsContext {
         new StartTlsError("TLS needs a connection accepted through node:net (TlsSupport.listenStream)"),
       );
     }
-    const unixPath = typeof socket.localAddress === "string" ? socket.localAddress : undefined;
+    // A unix socket's peer is "" (its local address, the listener's path, is at hand); a TCP socket's local address
+    // would cost a system call (getsockname) that most servers never need.
+    const remoteAddress = socket.remoteAddress;
+    const unixPath = typeof remoteAddress === "string" ? socket.localAddress as string : undefined;
     const raw = socket.takeOver();
     // TLS writes whole records, so Nagle only delays: the handshake's last flight and the session tickets wait for the
     // peer's delayed ACK (40 ms per connection, seen in forking mode's children). Handlers may still turn it back on.
@@ -226,7 +249,7 @@ class NodeTlsContext implements TlsContext {
         const error = new TlsHandshakeError("the client closed the connection", "ECONNRESET");
         this.#failed(null, error, raw);
       };
-      this.#pending.set(raw, { resolve, reject, timer, unixPath, onClose });
+      this.#pending.set(raw, { resolve, reject, timer, unixPath, remoteAddress, onClose });
       raw.once("close", onClose);
       this.#server.emit("connection", raw);
     });
@@ -234,7 +257,11 @@ class NodeTlsContext implements TlsContext {
 
   update(config: TlsConfig): void {
     const built = build(config);
-    this.#server.setSecureContext(built.options as tls.SecureContextOptions);
+    // SNI certificates added or all removed: the engine must gain or lose its callback, so new connections go to a new
+    // one (handshakes under way finish on the old).
+    if (!SNI_CALLBACK_ALWAYS && (built.contexts.size === 0) !== (this.#contexts.size === 0)) {
+      this.#server = this.#engine(built);
+    } else this.#server.setSecureContext(built.options as tls.SecureContextOptions);
     this.#contexts = built.contexts;
     this.#config = config;
   }
@@ -261,7 +288,7 @@ class NodeTlsContext implements TlsContext {
       return;
     }
     socket.pause();
-    const secured = new NodeStreamSocket(socket, pending.unixPath);
+    const secured = new NodeStreamSocket(socket, pending.unixPath, true, pending.remoteAddress);
     secured.tls = info;
     pending.resolve({ socket: secured, info });
   }

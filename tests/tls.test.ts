@@ -117,6 +117,29 @@ describe("TLS options", () => {
     });
   });
 
+  test("setTlsOptions() adding SNI certificates, then removing them, serves each new connection by the settings of its time", async () => {
+    const s = server(kind, SERVER);
+    // The main certificate names localhost: the client checks only which certificate it got.
+    const otherName = clientOptions(undefined, { servername: "other.test", checkServerIdentity: () => undefined });
+    const subjectFor = async (options: Parameters<typeof tlsConnect>[1]) => {
+      const socket = await tlsConnect(s.serverAddress, options);
+      const name = socket.getPeerCertificate().subject.CN;
+      socket.destroy();
+      return name;
+    };
+    await serving(s, async () => {
+      assert.equal(await subjectFor(otherName), "localhost");
+      await s.setTlsOptions({
+        ...SERVER,
+        sni: { "other.test": { cert: fixture("other.pem"), key: fixture("other.key") } },
+      });
+      assert.equal(await subjectFor(otherName), "other.test");
+      assert.equal(await subjectFor(clientOptions()), "localhost");
+      await s.setTlsOptions(SERVER);
+      assert.equal(await subjectFor(otherName), "localhost");
+    });
+  });
+
   test("ALPN: the protocol agreed on reaches the handler", async () => {
     const s = server(kind, { ...SERVER, alpnProtocols: ["echo/1", "h2"] });
     await serving(s, async () => {
