@@ -284,7 +284,12 @@ function contenders(options: Options): Contender[] {
     // Over TLS the raw server is `node:tls` on every runtime (the engine this library uses), beside the runtime's own.
     const raw = (w: Workload, a: string, style: string) =>
       w.transport === "tls" ? [...start("raw_tls_echo"), a, style] : [...start("raw_echo"), w.transport, a, style];
-    list.push({ name: `${runtime} raw`, runtime, mode: "raw", command: (w, a) => raw(w, a, "callback") });
+    list.push({
+      name: `${runtime} raw`,
+      runtime,
+      mode: "raw",
+      command: (w, a) => raw(w, a, w.handler === "proxy" ? "proxy" : "callback"),
+    });
     if (options.modes.includes("async")) {
       list.push({ name: `${runtime} raw awaits`, runtime, mode: "raw-awaits", command: (w, a) => raw(w, a, "awaits") });
       if (runtime === "deno") {
@@ -346,7 +351,8 @@ function applies(contender: Contender, workload: Workload): boolean {
   if (workload.transport === "tls" && contender.mode === "sync") return workload.name !== "tls16";
   if (POOL_MODES.includes(contender.mode)) return POOL_WORKLOADS.includes(workload.name);
   // The PROXY protocol is this library's: compared with the same mode on the plain connect workload.
-  if (workload.handler === "proxy") return contender.mode === "async";
+  // The raw server reads and checks the header (style `proxy`): the bound.
+  if (workload.handler === "proxy") return contender.mode === "async" || contender.mode === "raw";
   // CPython's socketserver has no protocol handlers: its classes are compared on the stream-handler workloads.
   if (contender.runtime === "cpython" && (workload.handler === "protocol" || workload.handler === "lines")) {
     return false;
@@ -587,6 +593,8 @@ function ratioLines(
     const [plain, proxied, async] = [byName("connect"), byName("proxyconnect"), of(runtime, "async")];
     if (plain && proxied && async) {
       cells.push(`connect PROXY on ÷ off: ${ratio(value(async, proxied), value(async, plain))}`);
+      const raw = of(runtime, "raw");
+      if (raw) cells.push(`raw server, header read ÷ none: ${ratio(value(raw, proxied), value(raw, plain))}`);
     }
     if (cells.length > 0) lines.push(`- **${runtime}**: ${cells.join("; ")}`);
   }

@@ -1,7 +1,7 @@
 /**
  * The baseline of the benchmarks: an echo server written straight on the runtime's own socket API, with no framework.
  *
- * `deno run -A scripts/raw_echo.ts tcp|udp|unix ADDRESS [serial|awaits]` · `bun scripts/raw_echo.ts …` ·
+ * `deno run -A scripts/raw_echo.ts tcp|udp|unix ADDRESS [serial|awaits|owned|proxy]` · `bun scripts/raw_echo.ts …` ·
  * `node dist/scripts/raw_echo.js …`. ADDRESS is a port (on 127.0.0.1) or a unix path. Prints `listening on ADDRESS`,
  * then echoes until killed. `serial` serves stream connections one at a time, each until its client closes (the
  * others wait, unread): the raw counterpart of a synchronous server, and so the bound of this library's sync mode.
@@ -11,30 +11,39 @@
  * `owned` (Deno, streams) is the raw loop in the shape of the library's Deno adapter: each read's bytes are copied
  * into a shared slab (they become the consumer's own), and the echo is written without awaiting it, reading on: the
  * bound of this library's protocol handlers on Deno, which cannot reuse a buffer the consumer may keep.
+ * `proxy` (streams): each connection's first chunk starts with a PROXY protocol v1 line, which is read and checked
+ * (`proxyLineLength`) before the rest is echoed: the bound of the library's `proxyProtocol` on connect-per-request.
  *
  * @module
  */
 import dgram from "node:dgram";
 import net from "node:net";
 import process from "node:process";
-import { awaitingEcho, serialTurns } from "./raw_echo_shapes.ts";
+import { awaitingEcho, proxyLineLength, serialTurns } from "./raw_echo_shapes.ts";
 
 // deno-lint-ignore no-explicit-any
 const runtime = globalThis as any;
 const [transport = "tcp", where = "0", style = "concurrent"] = process.argv.slice(2);
 const serial = style === "serial";
 const awaits = style === "awaits";
+/** `proxy`: each stream connection starts with a PROXY v1 line, read and checked, then echoes the rest. */
+const proxy = style === "proxy";
 const port = Number(where);
 
 async function denoEcho(
   conn: { read(b: Uint8Array): Promise<number | null>; write(b: Uint8Array): Promise<number>; close(): void },
 ) {
   const buffer = new Uint8Array(65536);
+  let headerRead = !proxy;
   try {
     for (;;) {
       const n = await conn.read(buffer);
       if (n === null) break;
       let offset = 0;
+      if (!headerRead) {
+        headerRead = true;
+        if ((offset = proxyLineLength(buffer.subarray(0, n))) < 0) break;
+      }
       while (offset < n) offset += await conn.write(buffer.subarray(offset, n));
     }
   } catch {
@@ -128,6 +137,7 @@ if (runtime.Deno) {
       data?: (d: Uint8Array | null) => void;
     };
     const pending = new Map<unknown, Uint8Array[]>();
+    const headerRead = new WeakSet<BunSocket>();
     const turns = serialTurns<BunSocket>();
     const send = (s: BunSocket, d: Uint8Array) => {
       const queue = pending.get(s);
@@ -141,6 +151,13 @@ if (runtime.Deno) {
         if (awaits) s.data = awaitingEcho((d: Uint8Array) => Promise.resolve(send(s, d)));
       },
       data(s: BunSocket, d: Uint8Array) {
+        if (proxy && !headerRead.has(s)) {
+          headerRead.add(s);
+          const length = proxyLineLength(d);
+          if (length < 0) return void (s as unknown as { end(): void }).end();
+          if (length === d.length) return;
+          d = d.subarray(length);
+        }
         if (s.data) s.data(d);
         else send(s, d);
       },
@@ -182,6 +199,18 @@ if (runtime.Deno) {
       const feed = awaitingEcho((data: Uint8Array) => Promise.resolve(socket.write(data)));
       socket.on("data", feed);
       socket.on("close", () => feed(null));
+    } else if (proxy) {
+      let headerRead = false;
+      socket.on("data", (data) => {
+        if (!headerRead) {
+          headerRead = true;
+          const length = proxyLineLength(data);
+          if (length < 0) return void socket.destroy();
+          if (length === data.length) return;
+          data = data.subarray(length);
+        }
+        socket.write(data);
+      });
     } else socket.on("data", (data) => socket.write(data));
     socket.on("error", () => {});
     if (serial) {

@@ -54,3 +54,23 @@ export function awaitingEcho<T>(echo: (item: T) => Promise<unknown>): (item: T |
     resolve(item);
   };
 }
+
+/**
+ * The length of the PROXY protocol v1 line a connection's first chunk starts with (`PROXY TCP4 SOURCE DESTINATION
+ * SOURCE_PORT DESTINATION_PORT`), its fields checked as a server that trusts them must; -1 when there is none. The raw
+ * servers' share of the PROXY protocol (`proxy` style), the bound of the library's: the header whole in the first
+ * chunk, as the load generator sends it.
+ */
+export function proxyLineLength(chunk: Uint8Array): number {
+  const end = chunk.indexOf(0x0a);
+  if (end < 7 || chunk[end - 1] !== 0x0d) return -1;
+  const line = String.fromCharCode.apply(null, chunk.subarray(0, end - 1) as unknown as number[]);
+  const fields = line.split(" ");
+  if (fields.length !== 6 || fields[0] !== "PROXY" || fields[1] !== "TCP4") return -1;
+  for (const host of [fields[2], fields[3]]) {
+    const parts = host.split(".");
+    if (parts.length !== 4 || parts.some((part) => !/^\d{1,3}$/.test(part) || Number(part) > 255)) return -1;
+  }
+  for (const port of [fields[4], fields[5]]) if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) return -1;
+  return end + 1;
+}

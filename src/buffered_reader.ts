@@ -247,7 +247,17 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   /** Drops up to `count` buffered bytes, at once, without waiting; returns how many were dropped. */
   skip(count: number): number {
     const dropped = Math.max(0, Math.min(count, this.#end - this.#start));
-    if (dropped > 0) this.#take(dropped);
+    if (dropped === 0) return 0;
+    const next = this.#start + dropped;
+    if (next === this.#end) {
+      this.#buffer = EMPTY;
+      this.#start = this.#end = this.#scanned = 0;
+      this.#owned = this.#lent = false;
+    } else {
+      // As a read, with no view made: nothing is lent.
+      this.#start = next;
+      if (this.#scanned < next) this.#scanned = next;
+    }
     return dropped;
   }
 

@@ -22,7 +22,8 @@ const BYTEWISE_LIMIT = 128;
  * a fresh array otherwise. The source may be reused at once.
  */
 export function copyOut(source: Uint8Array, size: number): Uint8Array {
-  if (size > POOLED_COPY_LIMIT) return source.slice(0, size);
+  // Never slice(): on a Node Buffer that is a view.
+  if (size > POOLED_COPY_LIMIT) return new Uint8Array(source.subarray(0, size));
   if (used + size > SLAB_SIZE) {
     slab = new Uint8Array(SLAB_SIZE);
     used = 0;

@@ -3,7 +3,9 @@
  *
  * @module
  */
+import type { BufferedReader } from "../buffered_reader.ts";
 import type { Connection } from "../connection.ts";
+import { DeadlineQueue } from "../deadline_queue.ts";
 import { SocketTimeoutError } from "../errors.ts";
 import type { SocketAddress } from "../transport.ts";
 import { formatAddress } from "../address.ts";
@@ -42,6 +44,11 @@ export interface ProxyProtocolSettings {
   readonly trusted: TrustedPeerTest;
   /** Milliseconds for the whole header. */
   readonly headerTimeout: number;
+  /**
+   * The header deadlines of the connections reading one, all on one timer (made by {@link checkProxyProtocol}, shared
+   * by every connection of a server). Without it each read of a header arms a timer of its own.
+   */
+  readonly headerDeadlines?: DeadlineQueue<BufferedReader>;
 }
 
 /**
@@ -56,7 +63,12 @@ export function checkProxyProtocol(options: ProxyProtocolOptions): ProxyProtocol
   if (typeof headerTimeout !== "number" || !(headerTimeout > 0) || !Number.isFinite(headerTimeout)) {
     throw new RangeError(`proxyProtocol.headerTimeout must be a positive number of milliseconds, got ${headerTimeout}`);
   }
-  return { parse, trusted: trustedProxies(options.trustedProxies ?? null), headerTimeout };
+  return {
+    parse,
+    trusted: trustedProxies(options.trustedProxies ?? null),
+    headerTimeout,
+    headerDeadlines: new DeadlineQueue(headerTimeout, (reader) => reader.fail(new SocketTimeoutError(headerTimeout))),
+  };
 }
 
 /**
@@ -93,7 +105,12 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
   checkTrustedPeer(connection, settings);
   const reader = connection.reader;
   const savedTimeout = reader.timeout;
-  const deadline = Date.now() + settings.headerTimeout;
+  const deadlines = settings.headerDeadlines;
+  const now = Date.now();
+  // One queue's timer watches the whole header (most headers arrive in time); without one, each wait has a timer.
+  const deadline = deadlines?.add(reader, now);
+  const endsAt = now + settings.headerTimeout;
+  reader.timeout = null;
   try {
     // The header is looked at where it is buffered, and only its own bytes are taken: what follows stays in the
     // reader, for the handler. Usually it arrives whole, with the first bytes of data: one wait, one look.
@@ -101,19 +118,25 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
     for (;;) {
       let buffered = reader.buffered;
       if (buffered < need) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw late(settings.headerTimeout, buffered);
-        reader.timeout = left;
+        if (deadline === undefined) {
+          const left = endsAt - Date.now();
+          if (left <= 0) throw late(settings.headerTimeout, buffered);
+          reader.timeout = left;
+        }
         try {
           buffered = await reader.fill(need);
         } catch (error) {
-          if (error instanceof SocketTimeoutError) throw late(settings.headerTimeout, reader.buffered);
+          if (deadline?.expired || error instanceof SocketTimeoutError) {
+            throw late(settings.headerTimeout, reader.buffered);
+          }
           throw endedEarly(reader.buffered, error);
         }
+        if (deadline?.expired) throw late(settings.headerTimeout, buffered);
         if (buffered < need) throw endedEarly(buffered);
       }
       const found = examineWith(reader.peek(), settings.parse);
       if ("header" in found) {
+        deadline?.cancel();
         reader.skip(found.length);
         connection.proxyHeader = found.header;
         if (reader.buffered === 0 && isOwnConnection(found.header, connection)) await refuseReset(connection);
@@ -123,6 +146,7 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
       need = found.line ? buffered + 1 : found.need;
     }
   } finally {
+    deadline?.cancel();
     reader.timeout = savedTimeout;
   }
 }

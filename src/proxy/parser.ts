@@ -4,12 +4,13 @@
  *
  * @module
  */
+import { copyOut } from "../byte_pool.ts";
 import { concatBytes } from "../concat_bytes.ts";
 import type { SocketAddress } from "../transport.ts";
 import { ProxyProtocolError } from "./errors.ts";
 import type { ProxyHeader, ProxyTransportProtocol, ProxyVersion } from "./header.ts";
 import { formatIPv4, formatIPv6, isIPv4, parseIPv6 } from "./ip.ts";
-import { copy, parseTlvs } from "./tlvs.ts";
+import { parseTlvs } from "./tlvs.ts";
 
 /** The 12 bytes every v2 header starts with. */
 export const V2_SIGNATURE: Uint8Array = Uint8Array.of(
@@ -290,10 +291,73 @@ function examineV1(bytes: Uint8Array, options: CheckedParseOptions): ProxyExamin
     }
     return { need: V1_MAX_LENGTH, line: true };
   }
+  const raw = copyOut(bytes, end);
+  // The common line (what HAProxy and nginx send for IPv4 clients) is read from the bytes, with no string to split.
+  const tcp4 = readTcp4Line(bytes, end, raw);
+  if (tcp4 !== null) return { header: tcp4, length: end };
   // apply() takes the array as it is; spreading it would go through its iterator.
   const line = String.fromCharCode.apply(null, bytes.subarray(V1_PREFIX.length, end - 2) as unknown as number[]);
-  const raw = copy(bytes, 0, end);
   return { header: parseV1Line(line, raw), length: end };
+}
+
+const TCP4_FIELD = Uint8Array.of(0x54, 0x43, 0x50, 0x34, 0x20); // "TCP4 "
+const SPACE = 0x20;
+const DIGIT_0 = 0x30;
+/** Octets (or a port) and where the field ended, written by the readers below: no object per field. */
+const FIELD = new Int32Array(5);
+
+/**
+ * A `PROXY TCP4 SOURCE DESTINATION SOURCE_PORT DESTINATION_PORT` line that is well formed, read from its bytes; `null`
+ * for any other line, which `parseV1Line` then reads (and refuses with the reason, when it is malformed).
+ */
+function readTcp4Line(bytes: Uint8Array, end: number, raw: Uint8Array): ProxyHeader | null {
+  let at = V1_PREFIX.length;
+  for (let i = 0; i < TCP4_FIELD.length; i++) if (bytes[at + i] !== TCP4_FIELD[i]) return null;
+  at += TCP4_FIELD.length;
+  const lineEnd = end - 2;
+  if ((at = readOctets(bytes, at, lineEnd)) < 0 || bytes[at++] !== SPACE) return null;
+  const source = `${FIELD[0]}.${FIELD[1]}.${FIELD[2]}.${FIELD[3]}`;
+  if ((at = readOctets(bytes, at, lineEnd)) < 0 || bytes[at++] !== SPACE) return null;
+  const destination = `${FIELD[0]}.${FIELD[1]}.${FIELD[2]}.${FIELD[3]}`;
+  if ((at = readNumber(bytes, at, lineEnd, 65535)) < 0 || bytes[at++] !== SPACE) return null;
+  const sourcePort = FIELD[4];
+  if ((at = readNumber(bytes, at, lineEnd, 65535)) !== lineEnd) return null;
+  return {
+    version: 1,
+    command: "PROXY",
+    protocol: "TCP4",
+    source: [source, sourcePort],
+    destination: [destination, FIELD[4]],
+    tlvs: [],
+    raw,
+  };
+}
+
+/** Reads a dotted IPv4 literal (no leading zeros) into `FIELD[0..3]`; where it ended, or -1. */
+function readOctets(bytes: Uint8Array, at: number, limit: number): number {
+  for (let part = 0; part < 4; part++) {
+    if (part > 0 && bytes[at++] !== 0x2e) return -1; // "."
+    if ((at = readNumber(bytes, at, limit, 255)) < 0) return -1;
+    FIELD[part] = FIELD[4];
+  }
+  return at;
+}
+
+/** Reads a decimal number up to `max` (no leading zeros) into `FIELD[4]`; where it ended, or -1. */
+function readNumber(bytes: Uint8Array, at: number, limit: number, max: number): number {
+  const start = at;
+  let value = 0;
+  while (at < limit) {
+    const digit = bytes[at] - DIGIT_0;
+    if (digit < 0 || digit > 9) break;
+    if (at > start && value === 0) return -1; // a leading zero
+    value = value * 10 + digit;
+    if (value > max) return -1;
+    at++;
+  }
+  if (at === start) return -1;
+  FIELD[4] = value;
+  return at;
 }
 
 function parseV1Line(line: string, raw: Uint8Array): ProxyHeader {
@@ -399,7 +463,7 @@ function examineV2(bytes: Uint8Array, options: CheckedParseOptions): ProxyExamin
   }
   const total = 16 + length;
   if (bytes.length < total) return { need: total, line: false };
-  const raw = copy(bytes, 0, total);
+  const raw = copyOut(bytes, total);
   const protocol = knownFamily ? protocolOf(family, transport) : "UNKNOWN";
   let source: SocketAddress | null = null;
   let destination: SocketAddress | null = null;
