@@ -264,6 +264,23 @@ describe("PROXY protocol: what a server refuses, and what it accepts", () => {
     }
   });
 
+  test("header deadlines share one timer: a silent client after served ones is closed at its own deadline", async () => {
+    const server = tcp({ headerTimeout: 300 });
+    const rejected = recordRejections(server);
+    await serving(server, async () => {
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(reportOf(await talk(server.serverAddress, [V1])).report.client, ["203.0.113.7", 40001]);
+        await sleep(40);
+      }
+      const started = Date.now();
+      const late = await talk(server.serverAddress, ["PROXY TCP4 1.2.3.4"], { keepOpen: true });
+      const waited = Date.now() - started;
+      assert.equal(late.received, "");
+      assert.ok(waited >= 250 && waited < 2000, `closed at its own deadline, ${waited} ms after it connected`);
+    });
+    assert.deepEqual(codesOf(rejected), ["timeout"]);
+  });
+
   test("an untrusted peer is closed at once, before it sends anything; a trusted one is served", async () => {
     const server = tcp({ trustedProxies: ["10.0.0.0/8", "::1"] });
     const rejected = recordRejections(server);
