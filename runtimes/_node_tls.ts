@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import crypto from "node:crypto";
 import type net from "node:net";
 import tls from "node:tls";
@@ -224,7 +225,7 @@ class NodeTlsContext implements TlsContext {
     return server;
   }
 
-  secure(socket: StreamSocket): Promise<SecuredSocket> {
+  secure(socket: StreamSocket, handshakeStart?: () => Uint8Array): Promise<SecuredSocket> {
     if (!(socket instanceof NodeStreamSocket)) {
       return Promise.reject(
         new StartTlsError("TLS needs a connection accepted through node:net (TlsSupport.listenStream)"),
@@ -235,6 +236,9 @@ class NodeTlsContext implements TlsContext {
     const remoteAddress = socket.remoteAddress;
     const unixPath = typeof remoteAddress === "string" ? socket.localAddress as string : undefined;
     const raw = socket.takeOver();
+    const early = handshakeStart?.();
+    // Read already, by the consumer: back in front of the socket's input, where the engine reads first.
+    if (early !== undefined && early.length > 0) raw.unshift(Buffer.from(early));
     // TLS writes whole records, so Nagle only delays: the handshake's last flight and the session tickets wait for the
     // peer's delayed ACK (40 ms per connection, seen in forking mode's children). Handlers may still turn it back on.
     if (unixPath === undefined) raw.setNoDelay(true);

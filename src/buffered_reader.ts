@@ -244,6 +244,13 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return this.#start === this.#end ? EMPTY : this.#buffer.subarray(this.#start, this.#end);
   }
 
+  /** Takes every buffered byte at once, without waiting: a copy the caller owns (empty when nothing is buffered). */
+  takeBuffered(): Uint8Array {
+    const bytes = new Uint8Array(this.peek());
+    this.skip(bytes.length);
+    return bytes;
+  }
+
   /** Drops up to `count` buffered bytes, at once, without waiting; returns how many were dropped. */
   skip(count: number): number {
     const dropped = Math.max(0, Math.min(count, this.#end - this.#start));

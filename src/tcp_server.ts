@@ -13,6 +13,7 @@ import { ConnectionLimitError, ServerStateError, UnsupportedError } from "./erro
 import { type ConnectionStage, PreparedConnections } from "./preamble.ts";
 import { ProxyProtocolError } from "./proxy/errors.ts";
 import { checkProxyProtocol, checkTrustedPeer, type ProxyProtocolOptions, readProxyHeader } from "./proxy/options.ts";
+import { TlsHandshakeError } from "./tls/errors.ts";
 import { FailureLog } from "./tls/failure_log.ts";
 import { TlsListener } from "./tls/listener.ts";
 import { type TlsConfig, tlsConfig, type TlsOptions } from "./tls/options.ts";
@@ -212,12 +213,6 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     }
     // TLS settings are checked, certificates and keys read, before anything is bound.
     const config = this.tls === null || this.tls === undefined ? null : tlsConfig(this.tls);
-    if (config !== null && stages.length > 0) {
-      throw new UnsupportedError(
-        "tls together with proxyProtocol (or other connection stages) is not supported yet: terminate TLS in the " +
-          "load balancer, or serve TLS without the PROXY protocol",
-      );
-    }
     const tlsSupport = config === null ? undefined : runtime.tls;
     if (config !== null && tlsSupport === undefined) {
       throw new UnsupportedError(`TLS is not available with the ${runtime.name} runtime adapter`);
@@ -249,7 +244,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     this.#tlsConfig = config;
     this.#tlsContext = context;
     if (context !== null && config!.mode === "implicit") {
-      listener = new TlsListener(listener, context, (error, clientAddress) => this.#tlsFailed(error, clientAddress));
+      // After the other stages (a PROXY protocol header comes before the handshake), or on its own in the listener.
+      if (stages.length > 0) stages.push(this.#handshakeStage(context));
+      else {
+        listener = new TlsListener(listener, context, (error, clientAddress) => this.#tlsFailed(error, clientAddress));
+      }
     }
     this.#listener = listener;
     if (stages.length > 0) {
@@ -309,6 +308,21 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
    */
   handleTlsError(error: Error, clientAddress: SocketAddress): void | Promise<void> {
     (this.#tlsLog ??= new FailureLog()).report(error, clientAddress);
+  }
+
+  /**
+   * The TLS handshake as a connection stage: on a connection whose other stages read from it (a PROXY protocol
+   * header), the bytes read past them are the handshake's start, and go to it first. The secured connection keeps the
+   * header.
+   */
+  #handshakeStage(context: TlsContext): ConnectionStage {
+    return async (connection) => {
+      const reader = connection.reader;
+      const { socket } = await context.secure(connection.socket, () => reader.takeBuffered());
+      const secured = new Connection(socket);
+      secured.proxyHeader = connection.proxyHeader;
+      return secured;
+    };
   }
 
   #tlsFailed(error: Error, clientAddress: SocketAddress): void {
@@ -407,6 +421,8 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
   }
 
   #rejected(connection: Connection, error: unknown): void {
+    // A handshake that failed after the PROXY header: reported as every failed handshake is.
+    if (error instanceof TlsHandshakeError) return this.#tlsFailed(error, connection.clientAddress);
     let reporting: void | Promise<void>;
     try {
       reporting = this.handleRejectedConnection(connection, error);

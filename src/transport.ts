@@ -241,8 +241,12 @@ export interface TlsContext {
    * client accepted (a client without a required certificate never gets this far), with the secured socket, not yet
    * attached. Rejects with a `TlsHandshakeError` when the handshake fails or outlasts `handshakeTimeout`; the
    * socket is then destroyed.
+   *
+   * @param socket the plain connection
+   * @param handshakeStart called once `socket` is taken over from its consumer: the bytes its consumer read that
+   * belong to the handshake (what followed a PROXY protocol header), which the handshake reads first
    */
-  secure(socket: StreamSocket): Promise<SecuredSocket>;
+  secure(socket: StreamSocket, handshakeStart?: () => Uint8Array): Promise<SecuredSocket>;
   /**
    * Replaces the settings for handshakes that start from now on; secured connections keep theirs.
    *

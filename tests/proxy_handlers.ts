@@ -17,6 +17,7 @@ export class ProxyReport extends StreamRequestHandler {
       connectionClient: this.request.clientAddress,
       peer: this.request.remoteAddress,
       pid: process.pid,
+      tls: this.request.tls?.protocol ?? null,
       header: header === null ? null : {
         version: header.version,
         command: header.command,

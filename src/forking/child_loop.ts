@@ -112,11 +112,20 @@ async function serveStream(
   const wrap = (inner: StreamSocket) => new HandedSocket(inner, localAddress, peer);
   let context: TlsContext | null = null;
   let inner = socket;
+  /** A PROXY protocol header read before the handshake (it precedes it), or `undefined`. */
+  let headerFirst: Connection["proxyHeader"] | undefined;
   if (message.tls !== null) {
     // The parent never reads a TLS connection: the handshake is the child's, like the rest of the request.
     try {
       context = await contexts.get(message.tls);
-      if (message.tls.mode === "implicit") inner = (await context.secure(socket)).socket;
+      if (message.tls.mode === "implicit" && message.proxyProtocol !== undefined) {
+        const plain = new Connection(wrap(socket));
+        // Refused (closed and reported by readHeader), as a header read after the handshake would be.
+        if (!(await readHeader(plain, message.proxyProtocol))) return true;
+        headerFirst = plain.proxyHeader;
+        // What the reader holds past the header is the start of the handshake.
+        inner = (await context.secure(socket, () => plain.reader.takeBuffered())).socket;
+      } else if (message.tls.mode === "implicit") inner = (await context.secure(socket)).socket;
     } catch (error) {
       socket.abort();
       contexts.log.report(error, message.clientAddress);
@@ -140,7 +149,11 @@ async function serveStream(
     return SKIPPED;
   }
   let ok = true;
-  if (message.proxyProtocol === undefined || (await readHeader(connection, message.proxyProtocol))) {
+  if (headerFirst !== undefined) connection.proxyHeader = headerFirst;
+  if (
+    message.proxyProtocol === undefined || headerFirst !== undefined ||
+    (await readHeader(connection, message.proxyProtocol))
+  ) {
     ok = await runQuietly(connection, connection.clientAddress, handlerClass, server);
   }
   // Python's shutdown_request, in the child: half-close, then close once the last bytes are out.
