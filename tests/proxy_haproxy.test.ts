@@ -9,10 +9,35 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import tls from "node:tls";
 import { AsyncTCPServer, AsyncUnixStreamServer } from "../mod.ts";
 import { ask, freePort, stopProcess, watch } from "./_balancer.ts";
 import { sleep, within } from "./_helpers.ts";
 import { ProxyReport } from "./proxy_handlers.ts";
+import { clientOptions, SERVER } from "./_tls.ts";
+
+/** Connects over TLS to `port` from `localAddress`, and returns the backend's report and the client's address. */
+function reportOverTls(
+  port: number,
+  localAddress: string,
+): Promise<{ report: Record<string, unknown>; address: [string, number] }> {
+  return new Promise((resolve, reject) => {
+    const plain = net.connect({ host: "127.0.0.1", port, localAddress });
+    plain.once("error", reject);
+    const socket = tls.connect({ socket: plain, ...clientOptions() });
+    let received = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+      const newline = received.indexOf("\n");
+      if (newline < 0) return;
+      const address: [string, number] = [plain.localAddress!, plain.localPort!];
+      socket.end();
+      resolve({ report: JSON.parse(received.slice(0, newline)), address });
+    });
+    socket.on("error", reject);
+  });
+}
 
 const HAVE_HAPROXY = spawnSync("haproxy", ["-v"], { stdio: "ignore" }).status === 0;
 
@@ -176,6 +201,76 @@ backend be_check
         await server.serverClose();
       }
       await Promise.all(loops);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test("TLS passed through (mode tcp, send-proxy-v2): the TLS backend sees each client's address; checks are quiet", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ss-hap-tls-"));
+    const [frontPort, backendPort] = await Promise.all([freePort(), freePort()]);
+    const backend = new AsyncTCPServer(["127.0.0.1", backendPort], ProxyReport, {
+      proxyProtocol: { versions: ["v2"], trustedProxies: ["127.0.0.1"] },
+      tls: SERVER,
+    });
+    const watched = watch(backend);
+    const tlsFailures: unknown[] = [];
+    backend.handleTlsError = (error: Error) => void tlsFailures.push(error);
+    await backend.listen();
+    const loop = backend.serveForever();
+    const config = join(dir, "haproxy.cfg");
+    writeFileSync(
+      config,
+      `defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:${frontPort}
+    default_backend be
+backend be
+    server s1 127.0.0.1:${backendPort} send-proxy-v2 check inter 100 fall 1 rise 1
+`,
+    );
+    let haproxy: ChildProcess | undefined;
+    let output = "";
+    try {
+      haproxy = spawn("haproxy", ["-f", config, "-db"], { stdio: ["ignore", "pipe", "pipe"] });
+      haproxy.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+      haproxy.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+      for (let i = 2; i <= 4; i++) {
+        const from = `127.0.0.${i}`;
+        const { report, address } = await within(
+          8000,
+          (async () => {
+            for (;;) {
+              try {
+                return await reportOverTls(frontPort, from);
+              } catch (error) {
+                // HAProxy may not listen yet.
+                if ((error as { code?: string }).code !== "ECONNREFUSED") throw error;
+                await sleep(100);
+              }
+            }
+          })(),
+          "a TLS client through HAProxy",
+        );
+        assert.deepEqual(report.client, address, "the client's own address, over TLS");
+        assert.equal(report.tls, "TLSv1.3");
+        assert.equal((report.peer as [string, number])[0], "127.0.0.1", "the peer is HAProxy");
+      }
+      // Health checks (a header, then a reset) for a while: quiet, neither handler errors nor failed handshakes.
+      await sleep(600);
+      assert.deepEqual(watched.errors, []);
+      assert.deepEqual(watched.rejected.filter(({ code }) => code !== "closed"), []);
+      assert.deepEqual(tlsFailures, []);
+    } catch (error) {
+      console.error(`HAProxy said:\n${output}`);
+      throw error;
+    } finally {
+      await stopProcess(haproxy, "HAProxy");
+      await backend.shutdown();
+      await backend.serverClose();
+      await loop;
       rmSync(dir, { recursive: true, force: true });
     }
   });
