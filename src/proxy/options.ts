@@ -44,11 +44,22 @@ export interface ProxyProtocolSettings {
   readonly trusted: TrustedPeerTest;
   /** Milliseconds for the whole header. */
   readonly headerTimeout: number;
-  /**
-   * The header deadlines of the connections reading one, all on one timer (made by {@link checkProxyProtocol}, shared
-   * by every connection of a server). Without it each read of a header arms a timer of its own.
-   */
-  readonly headerDeadlines?: DeadlineQueue<BufferedReader>;
+}
+
+/**
+ * The header deadlines of the connections reading one with the same settings (every connection of a server), all on
+ * one timer: made on first use.
+ */
+const headerDeadlines = new WeakMap<ProxyProtocolSettings, DeadlineQueue<BufferedReader>>();
+
+function deadlinesFor(settings: ProxyProtocolSettings): DeadlineQueue<BufferedReader> {
+  let deadlines = headerDeadlines.get(settings);
+  if (deadlines === undefined) {
+    const timeout = settings.headerTimeout;
+    deadlines = new DeadlineQueue(timeout, (reader) => reader.fail(new SocketTimeoutError(timeout)));
+    headerDeadlines.set(settings, deadlines);
+  }
+  return deadlines;
 }
 
 /**
@@ -63,12 +74,7 @@ export function checkProxyProtocol(options: ProxyProtocolOptions): ProxyProtocol
   if (typeof headerTimeout !== "number" || !(headerTimeout > 0) || !Number.isFinite(headerTimeout)) {
     throw new RangeError(`proxyProtocol.headerTimeout must be a positive number of milliseconds, got ${headerTimeout}`);
   }
-  return {
-    parse,
-    trusted: trustedProxies(options.trustedProxies ?? null),
-    headerTimeout,
-    headerDeadlines: new DeadlineQueue(headerTimeout, (reader) => reader.fail(new SocketTimeoutError(headerTimeout))),
-  };
+  return { parse, trusted: trustedProxies(options.trustedProxies ?? null), headerTimeout };
 }
 
 /**
@@ -105,11 +111,8 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
   checkTrustedPeer(connection, settings);
   const reader = connection.reader;
   const savedTimeout = reader.timeout;
-  const deadlines = settings.headerDeadlines;
-  const now = Date.now();
-  // One queue's timer watches the whole header (most headers arrive in time); without one, each wait has a timer.
-  const deadline = deadlines?.add(reader, now);
-  const endsAt = now + settings.headerTimeout;
+  // One queue's timer watches the whole header of every connection with these settings (most arrive in time).
+  const deadline = deadlinesFor(settings).add(reader);
   reader.timeout = null;
   try {
     // The header is looked at where it is buffered, and only its own bytes are taken: what follows stays in the
@@ -118,25 +121,20 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
     for (;;) {
       let buffered = reader.buffered;
       if (buffered < need) {
-        if (deadline === undefined) {
-          const left = endsAt - Date.now();
-          if (left <= 0) throw late(settings.headerTimeout, buffered);
-          reader.timeout = left;
-        }
         try {
           buffered = await reader.fill(need);
         } catch (error) {
-          if (deadline?.expired || error instanceof SocketTimeoutError) {
+          if (deadline.expired || error instanceof SocketTimeoutError) {
             throw late(settings.headerTimeout, reader.buffered);
           }
           throw endedEarly(reader.buffered, error);
         }
-        if (deadline?.expired) throw late(settings.headerTimeout, buffered);
+        if (deadline.expired) throw late(settings.headerTimeout, buffered);
         if (buffered < need) throw endedEarly(buffered);
       }
       const found = examineWith(reader.peek(), settings.parse);
       if ("header" in found) {
-        deadline?.cancel();
+        deadline.cancel();
         reader.skip(found.length);
         connection.proxyHeader = found.header;
         if (reader.buffered === 0 && isOwnConnection(found.header, connection)) await refuseReset(connection);
@@ -146,7 +144,7 @@ export async function readProxyHeader(connection: Connection, settings: ProxyPro
       need = found.line ? buffered + 1 : found.need;
     }
   } finally {
-    deadline?.cancel();
+    deadline.cancel();
     reader.timeout = savedTimeout;
   }
 }
