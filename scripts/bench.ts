@@ -3,14 +3,17 @@
  * workloads, side by side in one run.
  *
  * `npm run bench [-- --quick] [--runtimes deno,bun,node] [--modes sync,async,threading,forking]
- * [--workloads tcp16,connect] [--seconds 2] [--repeats 3]` (or `deno task bench`). Each server runs as its own
+ * [--workloads tcp16,connect] [--seconds 2] [--repeats 3] [--warmup 0]` (or `deno task bench`). Each server runs as its own
  * process; the load comes from `scripts/loadgen/loadgen.c`, a single-threaded epoll client built with the machine's C
  * compiler (the TLS workloads' from `scripts/loadgen/tls_loadgen.c`, an OpenSSL client: it needs `libssl-dev`, and
  * those workloads are left out, said so, where it cannot be built). Runs are interleaved (A B C A B C …) and medians reported, since a shared 2-core machine is noisy.
  * `--quick` (persistent TCP echo, one half-second run each) only keeps the benchmark from rotting: it takes under a
  * minute, and its figures are too short to quote. A full run writes `bench/RESULTS.md`; a quick or narrowed one
  * writes `bench/RESULTS-partial.md`, so that the committed full table is never overwritten by a part of it. Both print
- * the same table.
+ * the same table. `--warmup S` runs the load for S seconds against each fresh server before the measured run (the
+ * same for every contender), so that the measured seconds see optimized code: without it, a 2 s run of a fresh process
+ * includes the JIT's warm-up, which weighs more on a server with more code to optimize (this library's, against the raw
+ * servers'); most on connect per request over TLS.
  *
  * The worker pool: `--modes async,pool1,pool2 --workloads spin,tcp16,connect,proxyconnect` measures `WorkerPool`s of
  * 1 and 2 workers (server CPU counts the workers) and ends with the ratios: 2 workers ÷ 1, and PROXY protocol on ÷ off
@@ -53,6 +56,8 @@ interface Options {
   partial: boolean;
   seconds: number;
   repeats: number;
+  /** Seconds of load before each measured run, on the same server process (0: none). */
+  warmup: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -70,6 +75,7 @@ function parseOptions(argv: string[]): Options {
     workloads: (value("--workloads") ?? (quick ? "tcp16" : WORKLOADS.map((w) => w.name).join(","))).split(","),
     seconds: Number(value("--seconds") ?? (quick ? 0.5 : 2)),
     repeats: Number(value("--repeats") ?? (quick ? 1 : 3)),
+    warmup: Number(value("--warmup") ?? 0),
   };
 }
 
@@ -294,6 +300,8 @@ function contenders(options: Options): Contender[] {
       list.push({ name: `${runtime} raw awaits`, runtime, mode: "raw-awaits", command: (w, a) => raw(w, a, "awaits") });
       if (runtime === "deno") {
         list.push({ name: "deno raw owned", runtime, mode: "raw-owned", command: (w, a) => raw(w, a, "owned") });
+        // Deno's node:tls needs an SNICallback to close failed handshakes (see runtimes/_node_tls.ts): the bound there.
+        list.push({ name: "deno raw sni", runtime, mode: "raw-sni", command: (w, a) => raw(w, a, "sni") });
       }
     }
     if (runtime !== "node") {
@@ -341,7 +349,7 @@ function applies(contender: Contender, workload: Workload): boolean {
   if (contender.mode === "raw-awaits") {
     return AWAITS_WORKLOADS.includes(workload.name) && (contender.runtime !== "deno" || workload.transport === "tls");
   }
-  if (contender.mode === "raw-native") return workload.transport === "tls";
+  if (contender.mode === "raw-native" || contender.mode === "raw-sni") return workload.transport === "tls";
   // Deno's raw loop in the adapter's shape: the bound of the protocol handlers on streams.
   if (contender.mode === "raw-owned") {
     return (workload.handler === "protocol" || workload.handler === "lines") &&
@@ -375,7 +383,13 @@ interface Sample {
   note?: string;
 }
 
-async function measure(loadgens: Loadgens, contender: Contender, workload: Workload, seconds: number): Promise<Sample> {
+async function measure(
+  loadgens: Loadgens,
+  contender: Contender,
+  workload: Workload,
+  seconds: number,
+  warmup: number,
+): Promise<Sample> {
   const failed = (note: string): Sample => ({
     value: NaN,
     p50: NaN,
@@ -400,6 +414,7 @@ async function measure(loadgens: Loadgens, contender: Contender, workload: Workl
       await runLoadgen(loadgen, workload.loadgen(started.address, 1));
       await sleep(3000);
     }
+    if (warmup > 0 && workload.unit !== "MiB") await runLoadgen(loadgen, workload.loadgen(started.address, warmup));
     const before = procStat(pid);
     const startedAt = Date.now();
     let idleRss = NaN;
@@ -483,7 +498,7 @@ async function main(): Promise<void> {
     const field = all.filter((c) => applies(c, workload));
     for (let repeat = 0; repeat < options.repeats; repeat++) {
       for (const contender of field) {
-        const sample = await measure(loadgens, contender, workload, options.seconds);
+        const sample = await measure(loadgens, contender, workload, options.seconds, options.warmup);
         const list = samples.get(key(contender, workload)) ?? [];
         list.push(sample);
         samples.set(key(contender, workload), list);
@@ -503,9 +518,9 @@ async function main(): Promise<void> {
   lines.push("# Benchmark results", "");
   lines.push(`Machine: ${cpuModel()}, ${navigatorCores()} cores; ${new Date().toISOString().slice(0, 10)}.`);
   lines.push(
-    `Command: \`npm run bench -- ${
-      process.argv.slice(2).join(" ")
-    }\` — ${options.seconds} s per run, ${options.repeats} interleaved runs, medians.`,
+    `Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\` — ${options.seconds} s per run${
+      options.warmup > 0 ? ` after ${options.warmup} s of warm-up load on the same server` : ""
+    }, ${options.repeats} interleaved runs, medians.`,
   );
   lines.push(
     'Ratios are measured in this one run; compare ratios, never absolute numbers across runs. "vs raw" compares with',
@@ -516,7 +531,9 @@ async function main(): Promise<void> {
     'consumer\'s own, the write not awaited): the bound of protocol handlers there. "vs CPython" compares with the',
     "matching `socketserver` class (async with ThreadingTCPServer). Over TLS",
     '"raw" is a `node:tls` server on the same runtime (the engine this library uses), "native TLS" the runtime\'s own',
-    "listener (`Deno.listenTls`, `Bun.listen({ tls })`), CPython the same classes with `ssl`.",
+    'listener (`Deno.listenTls`, `Bun.listen({ tls })`), "deno raw sni" the raw server with an `SNICallback` (which',
+    "Deno's `node:tls` needs to close failed handshakes: the bound of this library's TLS there), CPython the same",
+    "classes with `ssl`.",
     "",
   );
   for (const workload of workloads) {

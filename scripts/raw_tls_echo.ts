@@ -2,12 +2,14 @@
  * The TLS baselines of `scripts/bench.ts`: echo servers written straight on a runtime's TLS API, with no framework,
  * using the test certificate of `tests/fixtures/tls`.
  *
- * `… scripts/raw_tls_echo.ts PORT [callback|awaits|native]`. Prints `listening on 127.0.0.1:PORT`, then echoes until
+ * `… scripts/raw_tls_echo.ts PORT [callback|awaits|sni|native]`. Prints `listening on 127.0.0.1:PORT`, then echoes until
  * killed.
  * - `callback` (the default): a `node:tls` server that writes each chunk back from its `data` callback, the fastest
  *   shape `node:tls` has, and the engine this library's TLS uses on every runtime.
  * - `awaits`: the same `node:tls` server in the shape of a handler that awaits each read and each write and nothing
  *   else: the bound of this library's async handlers over TLS.
+ * - `sni`: the `callback` server with an `SNICallback` (that names no other certificate): the shape this library's TLS
+ *   must take on Deno, whose `node:tls` leaves a connection open after a failed handshake without one.
  * - `native`: the runtime's own TLS listener — `Deno.listenTls` (a read/write loop) or `Bun.listen({ tls })` (a data
  *   callback). Node has none besides `node:tls`.
  *
@@ -76,7 +78,10 @@ if (style === "native" && runtime.Deno) {
   console.error("raw_tls_echo: this runtime has no TLS listener of its own besides node:tls (use callback or awaits)");
   process.exit(2);
 } else {
-  const server = tls.createServer({ cert, key }, (socket) => {
+  const sni = style === "sni"
+    ? { SNICallback: (_name: string, done: (error: Error | null, context?: tls.SecureContext) => void) => done(null) }
+    : {};
+  const server = tls.createServer({ cert, key, ...sni }, (socket) => {
     if (style === "awaits") {
       const feed = awaitingEcho((data: Uint8Array) => Promise.resolve(socket.write(data)));
       socket.on("data", feed);
