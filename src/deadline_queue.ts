@@ -58,14 +58,9 @@ export class DeadlineQueue<T> {
     this.#expire = expire;
   }
 
-  /** Deadlines set and neither cancelled nor expired yet. */
-  get pending(): number {
-    return this.#live;
-  }
-
   /** Sets a deadline `duration` milliseconds from now for `item`. */
-  add(item: T, now: number = Date.now()): Deadline {
-    const entry = new Entry(item, now + this.#duration, this);
+  add(item: T): Deadline {
+    const entry = new Entry(item, Date.now() + this.#duration, this);
     this.#entries.push(entry);
     this.#live++;
     this.#timer ??= unreferenced(setTimeout(this.#sweep, this.#duration));
@@ -86,8 +81,12 @@ export class DeadlineQueue<T> {
       return;
     }
     // Deadlines are mostly met in the order they were set: the cancelled ones at the front go at once.
+    this.#dropFront(this.#head);
+  }
+
+  /** Makes the first live entry at or after `head` the front, letting the spent ones before it go in batches. */
+  #dropFront(head: number): void {
     const entries = this.#entries;
-    let head = this.#head;
     while (entries[head].item === null) head++;
     if (head > 1024 && head * 2 > entries.length) {
       this.#entries = entries.slice(head);
@@ -129,12 +128,7 @@ export class DeadlineQueue<T> {
       this.#head = 0;
       return;
     }
-    if (head > 1024 && head * 2 > entries.length) {
-      this.#entries = entries.slice(head);
-      head = 0;
-    }
-    this.#head = head;
-    while (this.#entries[this.#head].item === null) this.#head++;
+    this.#dropFront(head);
     clearTimeout(this.#timer); // one set by an add() inside an expiry
     this.#timer = unreferenced(setTimeout(this.#sweep, Math.max(1, this.#entries[this.#head].at - now)));
   };
