@@ -25,6 +25,7 @@
  */
 export {
   BaseRequestHandler,
+  type HandleEnding,
   type RequestHandler,
   type RequestHandlerClass,
   runHandler,

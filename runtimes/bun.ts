@@ -74,9 +74,12 @@ const HIGH_WATER_MARK = 64 * 1024;
 /** The empty write queue every connection starts with and none ever adds to (see `BunStreamSocket.write`). */
 const NO_CHUNKS: Uint8Array[] = [];
 
+/** The host of the last TCP peer: the next connection from the same host shares the string (idle ones hold it). */
+let lastPeerHost = "";
+
 class BunStreamSocket implements StreamSocket {
-  readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
+  #localAddress: SocketAddress | undefined;
   bufferedAmount = 0;
   #socket: BunSocket;
   #events: StreamSocketEvents | null = null;
@@ -93,13 +96,20 @@ class BunStreamSocket implements StreamSocket {
   constructor(socket: BunSocket, unixPath: string | undefined) {
     this.#socket = socket;
     if (unixPath !== undefined) {
-      this.localAddress = unixPath;
+      this.#localAddress = unixPath;
       this.remoteAddress = "";
     } else {
-      this.localAddress = [socket.localAddress ?? "", socket.localPort ?? 0];
-      this.remoteAddress = [socket.remoteAddress, socket.remotePort ?? 0];
+      const host = socket.remoteAddress;
+      if (host !== lastPeerHost) lastPeerHost = host;
+      this.remoteAddress = [lastPeerHost, socket.remotePort ?? 0];
     }
     socket.pause();
+  }
+
+  /** Read on first use: most servers never need it, and every open connection would hold it. */
+  get localAddress(): SocketAddress {
+    const socket = this.#socket;
+    return this.#localAddress ??= [socket.localAddress ?? "", socket.localPort ?? 0];
   }
 
   attach(events: StreamSocketEvents): void {

@@ -111,6 +111,78 @@ export function runHandler(handler: RequestHandler): Promise<void> {
 }
 
 /**
+ * Marks a `handle()` that can also report its end through a call instead of a promise: the function under this key,
+ * called with the handler as `this`, starts what `handle()` starts and calls the {@link HandleEnding} once it is over.
+ * The stream protocols' `handle()` has one: an idle connection then holds no promise chain at all.
+ */
+export const CALLBACK_HANDLE: unique symbol = Symbol("sockserve.callbackHandle");
+
+/** Where a callback `handle()` (see {@link CALLBACK_HANDLE}) reports its end: one of the two, once. */
+export interface HandleEnding {
+  /** `handle()` is over and succeeded. */
+  handled(): void;
+  /** `handle()` failed with this error. */
+  handleFailed(error: unknown): void;
+}
+
+type CallbackHandle = (this: RequestHandler, ending: HandleEnding) => void;
+
+/** The end of a callback `handle()`: `finish`, then the sequel, on a stack of their own (not the socket event's). */
+class HandlerEnding<T> implements HandleEnding {
+  readonly #handler: RequestHandler;
+  readonly #sequel: HandlerSequel<T>;
+
+  constructor(handler: RequestHandler, sequel: HandlerSequel<T>) {
+    this.#handler = handler;
+    this.#sequel = sequel;
+  }
+
+  handled(): void {
+    queueMicrotask(() => {
+      try {
+        void finishThen(this.#handler, this.#sequel);
+      } catch (error) {
+        // As on the promise path: what the sequel throws rejects its chain, which nobody awaits.
+        void Promise.reject(error);
+      }
+    });
+  }
+
+  handleFailed(error: unknown): void {
+    queueMicrotask(() => void finishAfterFailure(this.#handler, error, this.#sequel));
+  }
+}
+
+/**
+ * {@link runHandlerThen} for a sequel that needs no promise back, because it runs the server's bookkeeping itself and
+ * never fails: a handler with a callback `handle()` (see {@link CALLBACK_HANDLE}) then costs its request no promise at
+ * all. Returns the chain's promise, or `undefined` when the handler will end through the sequel by itself.
+ */
+export function startHandlerThen<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> | undefined {
+  const callbackHandle = (handler.handle as { [CALLBACK_HANDLE]?: CallbackHandle } | undefined)?.[CALLBACK_HANDLE];
+  if (callbackHandle === undefined) return runHandlerThen(handler, sequel);
+  let setup: unknown;
+  try {
+    setup = handler.setup?.();
+  } catch (error) {
+    return failedNow(sequel, error);
+  }
+  // An async setup: the promise path, whose handle() starts the same life.
+  if (setup !== undefined) {
+    return Promise.resolve(setup).then(
+      () => handleThenFinish(handler, sequel),
+      (error) => sequel.handlerFailed(error),
+    );
+  }
+  try {
+    callbackHandle.call(handler, new HandlerEnding(handler, sequel));
+  } catch (error) {
+    return finishAfterFailure(handler, error, sequel);
+  }
+  return undefined;
+}
+
+/**
  * {@link runHandler}, then `sequel`'s `handlerDone()` or `handlerFailed()` in the same reaction; the returned promise
  * takes the sequel's result.
  */

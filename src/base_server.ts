@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type HandlerSequel, type RequestHandlerClass, runHandler, runHandlerThen } from "./base_request_handler.ts";
+import { type HandlerSequel, type RequestHandlerClass, runHandler, startHandlerThen } from "./base_request_handler.ts";
 import { getDefaultRuntime } from "./default_runtime.ts";
 import { ClientErrorLog, isClientError } from "./client_errors.ts";
 import { ServerStateError } from "./errors.ts";
@@ -45,7 +45,12 @@ const SETTINGS = new Set(["runtime", "bindAndActivate", "signal"]);
 interface ActiveRequest<Request, ClientAddress> extends HandlerSequel<void> {
   readonly request: Request;
   readonly clientAddress: ClientAddress;
-  task: Promise<void>;
+  /** Settles once the request is released; made on first use when the handler ends by a call (no chain to reuse). */
+  readonly task: Promise<void>;
+  /** The promise chain the handler's life runs in, or `undefined` when it ends by a call (a callback `handle()`). */
+  chain: Promise<void> | undefined;
+  /** Called once the request is released. */
+  released(): void;
 }
 
 /** What {@link BaseServer}'s `#serveDelivered` ends with: stop, the source ended, pull instead, or wait for this. */
@@ -129,13 +134,27 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     ServedRequest = class<Request, ClientAddress> implements ActiveRequest<Request, ClientAddress> {
       readonly request: Request;
       readonly clientAddress: ClientAddress;
-      task: Promise<void> = RESOLVED;
+      chain: Promise<void> | undefined = undefined;
       readonly #server: BaseServer<Request, ClientAddress>;
+      #released = false;
+      #task: Promise<void> | undefined;
+      #wake: (() => void) | undefined;
 
       constructor(server: BaseServer<Request, ClientAddress>, request: Request, clientAddress: ClientAddress) {
         this.#server = server;
         this.request = request;
         this.clientAddress = clientAddress;
+      }
+
+      get task(): Promise<void> {
+        if (this.chain !== undefined) return this.chain;
+        if (this.#released) return RESOLVED;
+        return this.#task ??= new Promise((resolve) => (this.#wake = resolve));
+      }
+
+      released(): void {
+        this.#released = true;
+        this.#wake?.();
       }
 
       handlerDone(): Promise<void> | undefined {
@@ -529,10 +548,22 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * `shutdownRequest()` always. Tracked, so that `serverClose()` can wait for it. Never rejects.
    */
   serveRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
+    return this.#start(request, clientAddress).task;
+  }
+
+  /**
+   * {@link BaseServer.serveRequest} without a promise to wait on, for mix-ins that hand each request on (async,
+   * threading): a handler that ends by a call (a stream protocol) then costs its open connection no promise.
+   */
+  startRequest(request: Request, clientAddress: ClientAddress): void {
+    this.#start(request, clientAddress);
+  }
+
+  #start(request: Request, clientAddress: ClientAddress): ActiveRequest<Request, ClientAddress> {
     const entry = new ServedRequest(this, request, clientAddress);
     this.#active.add(entry);
-    entry.task = this.#serve(entry);
-    return entry.task;
+    entry.chain = this.#serve(entry);
+    return entry;
   }
 
   /**
@@ -556,8 +587,11 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     }
   }
 
-  /** Not `async`: every open connection waits in here, and a promise reaction holds less than a suspended frame. */
-  #serve(entry: ActiveRequest<Request, ClientAddress>): Promise<void> {
+  /**
+   * Not `async`: every open connection waits in here, and a promise reaction holds less than a suspended frame.
+   * `undefined` when the handler ends by a call into `entry` (see {@link startHandlerThen}).
+   */
+  #serve(entry: ActiveRequest<Request, ClientAddress>): Promise<void> | undefined {
     if (this.finishRequest === BASE_FINISH_REQUEST) {
       // The handler's last reaction runs the bookkeeping too (entry is its sequel): one reaction less per request.
       let handler;
@@ -566,7 +600,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       } catch (error) {
         return this.#afterFailedServe(entry, error);
       }
-      return runHandlerThen(handler, entry);
+      return startHandlerThen(handler, entry);
     }
     let finishing: Promise<void>;
     try {
@@ -590,6 +624,7 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   #release(entry: ActiveRequest<Request, ClientAddress>): void {
     this.#active.delete(entry);
+    entry.released();
     this.#slotWaiters.shift()?.();
   }
 

@@ -227,6 +227,46 @@ describe("protocol handlers: the server's hooks", () => {
     await waitFor(() => server.activeRequests === 0, 5000, "the reset connection's request to end");
     await loop;
   });
+  test("finish() follows connectionLost(), then shutdownRequest(); serverClose() ends with the last connection", async () => {
+    const steps: string[] = [];
+    class Traced extends EchoProtocol {
+      override connectionLost(error: Error | null): void {
+        steps.push(`lost ${error}`);
+      }
+      override finish(): void {
+        steps.push("finish");
+      }
+    }
+    // A handle() of its own (calling super) takes the promise path: the same order.
+    class TracedOwnHandle extends Traced {
+      override async handle(): Promise<void> {
+        steps.push("handle");
+        await super.handle();
+      }
+    }
+    for (const Handler of [Traced, TracedOwnHandle]) {
+      steps.length = 0;
+      const server = new AsyncTCPServer(tcp(), Handler, { drainTimeout: 60_000 });
+      const shutdown = server.shutdownRequest.bind(server);
+      server.shutdownRequest = (request) => {
+        steps.push("shutdownRequest");
+        return shutdown(request);
+      };
+      await server.listen();
+      const loop = server.serveForever();
+      const client = await connect(server.serverAddress);
+      await waitFor(() => server.activeRequests === 1, 5000, "the connection to be served");
+      let closed = false;
+      const closing = server.serverClose().then(() => void (closed = true));
+      await sleep(100);
+      assert.equal(closed, false, "serverClose() waits for the open connection");
+      client.end();
+      await within(10_000, closing, "serverClose() once the client left (not the 60 s drainTimeout)");
+      const expected = ["lost null", "finish", "shutdownRequest"];
+      assert.deepEqual(steps, Handler === TracedOwnHandle ? ["handle", ...expected] : expected);
+      await loop;
+    }
+  });
 });
 
 describe("protocol handlers: the transport", () => {

@@ -62,7 +62,7 @@ export function AsyncMixIn<Base extends ServerClass>(base: Base): Base & (new (.
     override processRequest(request: unknown, clientAddress: unknown): Promise<void> {
       const cap = this.maxConcurrentRequests;
       if (cap !== null) return this.#processWithin(cap, request, clientAddress);
-      void this.serveRequest(request, clientAddress);
+      this.startRequest(request, clientAddress);
       // The shared resolved promise tells the serve loop that the request was handed on and nothing needs waiting for.
       return RESOLVED;
     }
@@ -72,7 +72,7 @@ export function AsyncMixIn<Base extends ServerClass>(base: Base): Base & (new (.
         throw new RangeError(`maxConcurrentRequests must be a positive integer or null, got ${cap}`);
       }
       await this.waitForCapacity(cap);
-      void this.serveRequest(request, clientAddress);
+      this.startRequest(request, clientAddress);
     }
   }
   return AsyncServerMixIn;

@@ -158,7 +158,7 @@ export function ThreadingMixIn<Base extends ServerClass>(base: Base): Base & (ne
     override async processRequest(request: unknown, clientAddress: unknown): Promise<void> {
       const pool = this.#ensurePool();
       await this.waitForCapacity(pool.capacity);
-      void this.serveRequest(request, clientAddress);
+      this.startRequest(request, clientAddress);
     }
 
     /** Serves the request in a worker; resolves or rejects as its handler ends there. */

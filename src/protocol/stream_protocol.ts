@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { BaseRequestHandler } from "../base_request_handler.ts";
+import { BaseRequestHandler, CALLBACK_HANDLE, type HandleEnding } from "../base_request_handler.ts";
 import type { Connection } from "../connection.ts";
 import type { SocketAddress } from "../transport.ts";
 import { type StreamProtocolCallbacks, StreamTransport } from "./stream_transport.ts";
@@ -79,6 +79,15 @@ export class StreamProtocol<Server = unknown> extends BaseRequestHandler<Connect
   /** Runs the connection's life: resolves once `connectionLost()` has run, rejects with what a callback threw. */
   override handle(): Promise<void> {
     return this.transport.start();
+  }
+
+  static {
+    // The same life, ended by a call: the server's async and threading paths take it (see CALLBACK_HANDLE).
+    Object.defineProperty(this.prototype.handle, CALLBACK_HANDLE, {
+      value(this: StreamProtocol, ending: HandleEnding): void {
+        this.transport.startThen(ending);
+      },
+    });
   }
 
   /** The connection is ready. Does nothing by default. */

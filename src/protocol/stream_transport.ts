@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { HandleEnding } from "../base_request_handler.ts";
 import { type BytesLike, type Connection, toBytes } from "../connection.ts";
 import type { SocketAddress, StreamSocket, StreamSocketEvents } from "../transport.ts";
 
@@ -80,8 +81,8 @@ export class StreamTransport {
   #error: Error | null = null;
   /** What a callback threw. */
   #failure: unknown;
-  #resolve: (() => void) | undefined;
-  #reject: ((error: unknown) => void) | undefined;
+  /** Told once the connection is closed and `connectionLost()` has run. */
+  #ending: HandleEnding | null = null;
   #linger: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -148,12 +149,19 @@ export class StreamTransport {
    * @throws {Error} when started twice
    */
   start(): Promise<void> {
-    if ((this.#state & STARTED) !== 0) return Promise.reject(new Error("the transport was started already"));
+    return new Promise<void>((resolve, reject) => this.startThen({ handled: resolve, handleFailed: reject }));
+  }
+
+  /**
+   * {@link StreamTransport.start} that reports the end to `ending` instead of through a promise: what the server's own
+   * bookkeeping takes, so that an open connection holds no promise chain. For the handler.
+   *
+   * @throws {Error} when started twice
+   */
+  startThen(ending: HandleEnding): void {
+    if ((this.#state & STARTED) !== 0) throw new Error("the transport was started already");
     this.#state |= STARTED;
-    const life = new Promise<void>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
+    this.#ending = ending;
     const connection = this.#connection;
     connection.divert(new TransportEvents(this));
     // Bytes (or the end) that came before the protocol did, as in sync mode, a worker, or a child: they go first.
@@ -168,7 +176,6 @@ export class StreamTransport {
       this.#fail(error);
     }
     if (leftover) void this.#replay();
-    return life;
   }
 
   /** The connection underneath (its addresses, `whenClosed`). Write through the transport, not through it. */
@@ -383,7 +390,9 @@ export class StreamTransport {
         this.#failure = error;
       }
     }
-    if ((this.#state & FAILED) !== 0) this.#reject!(this.#failure);
-    else this.#resolve!();
+    const ending = this.#ending!;
+    this.#ending = null;
+    if ((this.#state & FAILED) !== 0) ending.handleFailed(this.#failure);
+    else ending.handled();
   }
 }
