@@ -58,16 +58,22 @@ function recordExits(server: { handleChildExit(exit: ChildExit): void | Promise<
 }
 
 /** Sends `lines` on a fresh connection and reads one line per line sent, then ends the connection. */
+/**
+ * How long one answer may take. Generous: a request waits for a child to start, and 32 at once on a loaded 2-core
+ * machine start one after another (each test bounds its whole run besides).
+ */
+const ANSWER_TIMEOUT = 30_000;
+
 async function ask(address: SocketAddress, ...lines: string[]): Promise<string[]> {
   const client = await LineClient.open(address);
   try {
     const answers: string[] = [];
     for (const line of lines) {
       client.send(`${line}\n`);
-      answers.push((await client.readLine(10_000) ?? "(closed)").trimEnd());
+      answers.push((await client.readLine(ANSWER_TIMEOUT) ?? "(closed)").trimEnd());
     }
     client.end();
-    await client.ended(10_000);
+    await client.ended(ANSWER_TIMEOUT);
     return answers;
   } finally {
     client.destroy();
@@ -133,7 +139,7 @@ describe("forking: concurrency and isolation", () => {
     const server = new ForkingTCPServer(["127.0.0.1", 0], ForkCommands);
     await serving(server, async () => {
       const answers = await within(
-        60_000,
+        90_000,
         Promise.all(Array.from({ length: 32 }, (_, i) => ask(server.serverAddress, `client ${i}`, "pid"))),
         "32 clients",
       );
@@ -159,7 +165,7 @@ describe("forking: concurrency and isolation", () => {
       assert.equal(counts[0][1], counts[2][1], "the first three share a process");
       assert.notEqual(counts[2][1], counts[3][1]);
       const first = Number(counts[0][1]);
-      await waitFor(() => exits.some((exit) => exit.pid === first), 10_000, "the first child's exit");
+      await waitFor(() => exits.some((exit) => exit.pid === first), 30_000, "the first child's exit");
       assert.deepEqual(exits.find((exit) => exit.pid === first), { pid: first, code: 0, signal: null });
     });
   });
