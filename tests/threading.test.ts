@@ -124,7 +124,7 @@ describe("threading: concurrency", () => {
     });
   });
 
-  test("a CPU-bound handler does not block a second client", async () => {
+  test("a CPU-bound handler does not block a second client", { timeout: 60_000 }, async () => {
     await serving(new ThreadingTCPServer(["127.0.0.1", 0], Burner, { maxWorkers: 2 }), async (server) => {
       const order: string[] = [];
       // The busy request burns 6 s of CPU; the quick one needs a second worker, which may take a few seconds to start
