@@ -79,8 +79,8 @@ export {
   type ForkingOptions,
   type ForkingServer,
 } from "./src/forking/options.ts";
+export { ForkingMixIn } from "./src/mixins/forking.ts";
 export {
-  ForkingMixIn,
   ForkingTCPServer,
   ForkingTCPServerBase,
   ForkingUDPServer,
@@ -89,7 +89,7 @@ export {
   ForkingUnixDatagramServerBase,
   ForkingUnixStreamServer,
   ForkingUnixStreamServerBase,
-} from "./src/mixins/forking.ts";
+} from "./src/mixins/forking_servers.ts";
 export type { ServerClass } from "./src/mixins/server_class.ts";
 export type { PoolSpread, WorkerPoolOptions } from "./src/pool/options.ts";
 export { WorkerPool } from "./src/pool/worker_pool.ts";
