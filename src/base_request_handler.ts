@@ -159,23 +159,18 @@ class HandlerEnding<T> implements HandleEnding {
  * all. Returns the chain's promise, or `undefined` when the handler will end through the sequel by itself.
  */
 export function startHandlerThen<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> | undefined {
-  const callbackHandle = (handler.handle as { [CALLBACK_HANDLE]?: CallbackHandle } | undefined)?.[CALLBACK_HANDLE];
-  if (callbackHandle === undefined) return runHandlerThen(handler, sequel);
-  let setup: unknown;
+  if (callbackHandleOf(handler) === undefined) return runHandlerThen(handler, sequel);
+  return setupThen(handler, sequel, handleByCall);
+}
+
+function callbackHandleOf(handler: RequestHandler): CallbackHandle | undefined {
+  return (handler.handle as { [CALLBACK_HANDLE]?: CallbackHandle } | undefined)?.[CALLBACK_HANDLE];
+}
+
+/** After a synchronous `setup`: starts the callback `handle()`, which ends through the sequel by itself. */
+function handleByCall<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> | undefined {
   try {
-    setup = handler.setup?.();
-  } catch (error) {
-    return failedNow(sequel, error);
-  }
-  // An async setup: the promise path, whose handle() starts the same life.
-  if (setup !== undefined) {
-    return Promise.resolve(setup).then(
-      () => handleThenFinish(handler, sequel),
-      (error) => sequel.handlerFailed(error),
-    );
-  }
-  try {
-    callbackHandle.call(handler, new HandlerEnding(handler, sequel));
+    callbackHandleOf(handler)!.call(handler, new HandlerEnding(handler, sequel));
   } catch (error) {
     return finishAfterFailure(handler, error, sequel);
   }
@@ -183,21 +178,33 @@ export function startHandlerThen<T>(handler: RequestHandler, sequel: HandlerSequ
 }
 
 /**
- * {@link runHandler}, then `sequel`'s `handlerDone()` or `handlerFailed()` in the same reaction; the returned promise
- * takes the sequel's result.
+ * Runs `setup`, then `next` when it finished at once. An async `setup` goes on on the promise path (`handle()`, whose
+ * life is the same), so that the returned promise is always the whole chain's.
  */
-export function runHandlerThen<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> {
+function setupThen<T, R extends Promise<T> | undefined>(
+  handler: RequestHandler,
+  sequel: HandlerSequel<T>,
+  next: (handler: RequestHandler, sequel: HandlerSequel<T>) => R,
+): R | Promise<T> {
   let setup: unknown;
   try {
     setup = handler.setup?.();
   } catch (error) {
     return failedNow(sequel, error);
   }
-  if (setup === undefined) return handleThenFinish(handler, sequel);
+  if (setup === undefined) return next(handler, sequel);
   return Promise.resolve(setup).then(
     () => handleThenFinish(handler, sequel),
     (error) => sequel.handlerFailed(error),
   );
+}
+
+/**
+ * {@link runHandler}, then `sequel`'s `handlerDone()` or `handlerFailed()` in the same reaction; the returned promise
+ * takes the sequel's result.
+ */
+export function runHandlerThen<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> {
+  return setupThen(handler, sequel, handleThenFinish);
 }
 
 function handleThenFinish<T>(handler: RequestHandler, sequel: HandlerSequel<T>): Promise<T> {
