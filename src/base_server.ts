@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { type HandlerSequel, type RequestHandlerClass, runHandler, startHandlerThen } from "./base_request_handler.ts";
+import { ActiveRequests, TrackedRequest } from "./active_requests.ts";
+import { type RequestHandlerClass, runHandler, startHandlerThen } from "./base_request_handler.ts";
 import { getDefaultRuntime } from "./default_runtime.ts";
 import { ClientErrorLog, isClientError } from "./client_errors.ts";
 import { ServerStateError } from "./errors.ts";
@@ -41,20 +42,11 @@ const TIMEOUT: unique symbol = Symbol("timeout");
 const PULL: unique symbol = Symbol("pull");
 const SETTINGS = new Set(["runtime", "bindAndActivate", "signal"]);
 
-/** A request being served: tracked so that `serverClose()` can wait for it, and the sequel of its handler. */
-interface ActiveRequest<Request, ClientAddress> extends HandlerSequel<void> {
-  readonly request: Request;
-  readonly clientAddress: ClientAddress;
-  /** Settles once the request is released; made on first use when the handler ends by a call (no chain to reuse). */
-  readonly task: Promise<void>;
-  /** The promise chain the handler's life runs in, or `undefined` when it ends by a call (a callback `handle()`). */
-  chain: Promise<void> | undefined;
-  /** Called once the request is released. */
-  released(): void;
-}
-
 /** What {@link BaseServer}'s `#serveDelivered` ends with: stop, the source ended, pull instead, or wait for this. */
 type DeliveryOutcome = typeof STOP | typeof PULL | null | readonly [unfinished: Promise<void>];
+
+/** A request being served, with this server's bookkeeping as its handler's sequel. */
+type ActiveRequest<Request, ClientAddress> = TrackedRequest<Request, ClientAddress>;
 
 /** Makes {@link ActiveRequest}s; defined inside `BaseServer` (in a static block) to reach its private methods. */
 let ServedRequest: new <Request, ClientAddress>(
@@ -131,30 +123,12 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     this.prototype.blockOnClose = true;
     this.prototype.drainTimeout = null;
     installDeliverySetter((server, delivery) => void (server.#delivery = delivery));
-    ServedRequest = class<Request, ClientAddress> implements ActiveRequest<Request, ClientAddress> {
-      readonly request: Request;
-      readonly clientAddress: ClientAddress;
-      chain: Promise<void> | undefined = undefined;
+    ServedRequest = class<Request, ClientAddress> extends TrackedRequest<Request, ClientAddress> {
       readonly #server: BaseServer<Request, ClientAddress>;
-      #released = false;
-      #task: Promise<void> | undefined;
-      #wake: (() => void) | undefined;
 
       constructor(server: BaseServer<Request, ClientAddress>, request: Request, clientAddress: ClientAddress) {
+        super(request, clientAddress);
         this.#server = server;
-        this.request = request;
-        this.clientAddress = clientAddress;
-      }
-
-      get task(): Promise<void> {
-        if (this.chain !== undefined) return this.chain;
-        if (this.#released) return RESOLVED;
-        return this.#task ??= new Promise((resolve) => (this.#wake = resolve));
-      }
-
-      released(): void {
-        this.#released = true;
-        this.#wake?.();
       }
 
       handlerDone(): Promise<void> | undefined {
@@ -188,9 +162,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * that two never take the same one. `serveForever()` waits for it too.
    */
   #turn: Promise<void> = RESOLVED;
-  #active = new Set<ActiveRequest<Request, ClientAddress>>();
+  readonly #active = new ActiveRequests<ActiveRequest<Request, ClientAddress>>();
   #delivery: RequestDelivery<Request, ClientAddress> | undefined;
-  #slotWaiters: Array<() => void> = [];
   /** The default `handleError()`'s log of client errors, made at the first. */
   #clientErrors: ClientErrorLog | undefined;
 
@@ -432,7 +405,9 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
     this.#fetcher.wake();
     await this.shutdown();
     await this.#serveLeftover();
-    if (this.blockOnClose) await this.#drain(this.drainTimeout);
+    if (this.blockOnClose) {
+      await this.#active.drain(this.drainTimeout, (request) => this.abortRequest(request), (e) => this.#lastResort(e));
+    }
     try {
       this.#clientErrors?.flush();
     } catch (error) {
@@ -570,8 +545,8 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
    * Resolves once fewer than `limit` requests are active. A mix-in awaits it in `processRequest()` to pause taking
    * requests at a cap.
    */
-  async waitForCapacity(limit: number): Promise<void> {
-    while (this.#active.size >= limit) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+  waitForCapacity(limit: number): Promise<void> {
+    return this.#active.waitForCapacity(limit);
   }
 
   /**
@@ -613,19 +588,13 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
 
   #afterServe(entry: ActiveRequest<Request, ClientAddress>): Promise<void> | undefined {
     const closing = this.#shutdownQuietly(entry.request, entry.clientAddress);
-    if (closing === undefined) this.#release(entry);
-    else return closing.then(() => this.#release(entry));
+    if (closing === undefined) this.#active.release(entry);
+    else return closing.then(() => this.#active.release(entry));
   }
 
   async #afterFailedServe(entry: ActiveRequest<Request, ClientAddress>, error: unknown): Promise<void> {
     await this.#report(entry.request, entry.clientAddress, error);
     await this.#afterServe(entry);
-  }
-
-  #release(entry: ActiveRequest<Request, ClientAddress>): void {
-    this.#active.delete(entry);
-    entry.released();
-    this.#slotWaiters.shift()?.();
   }
 
   /**
@@ -722,27 +691,6 @@ export class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddres
       this.#wakeLoop = resolve;
       work.then(resolve, reject);
     });
-  }
-
-  async #drain(timeout: number | null): Promise<void> {
-    if (this.#active.size === 0) return;
-    const all = Promise.all(Array.from(this.#active, (entry) => entry.task));
-    if (timeout === null) {
-      await all;
-      return;
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, timeout, TIMEOUT)));
-    const outcome = await Promise.race([all, expired]);
-    clearTimeout(timer);
-    if (outcome !== TIMEOUT) return;
-    for (const { request } of Array.from(this.#active)) {
-      try {
-        await this.abortRequest(request);
-      } catch (error) {
-        this.#lastResort(error);
-      }
-    }
   }
 }
 
