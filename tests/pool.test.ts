@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { listenFdsFromEnvironment, type PoolSpread, StreamRequestHandler, WorkerPool } from "../mod.ts";
 import { LineClient, RUNTIME, socketPath, udpExchange, waitFor, within } from "./_helpers.ts";
 import { PoolCommands, PoolDatagramPid } from "./pool_handlers.ts";
+import { CA, refused, SERVER, tlsExchange } from "./_tls.ts";
 
 /** The spreads this runtime offers for TCP: reusePort where it has it, handOver everywhere. */
 const TCP_SPREADS: PoolSpread[] = new WorkerPool(["127.0.0.1", 0], PoolCommands).spread === "reusePort"
@@ -69,6 +70,38 @@ describe("worker pool: spreading", () => {
       pids.add(Number(pid));
     }
     assert.deepEqual(pids, new Set(pool.workerPids));
+  });
+});
+
+describe("worker pool: TLS", () => {
+  for (const spread of TCP_SPREADS) {
+    test(`TCP, ${spread}: each worker runs the handshake, client certificates required`, async () => {
+      const tls = { ...SERVER, ca: CA, clientCertificates: "require" as const };
+      await using pool = await new WorkerPool(["127.0.0.1", 0], PoolCommands, {
+        workers: 2,
+        spread,
+        serverOptions: { tls },
+      }).listen();
+      const pids = new Set<number>();
+      for (let round = 0; round < 4; round++) {
+        const answers = await Promise.all(
+          Array.from({ length: 4 }, () => tlsExchange(pool.serverAddress, "pid\n", { as: "alice" })),
+        );
+        for (const answer of answers) pids.add(Number(answer));
+      }
+      assert.deepEqual(pids, new Set(pool.workerPids));
+      // A client without a certificate never reaches a handler, and the workers go on.
+      await refused(tlsExchange(pool.serverAddress, "pid\n"));
+      assert.ok(pool.workerPids.includes(Number(await tlsExchange(pool.serverAddress, "pid\n", { as: "bob" }))));
+    });
+  }
+
+  test("unix stream, handOver: TLS connections reach both of 2 workers", async () => {
+    const path = socketPath("pool-tls");
+    await using pool = await new WorkerPool(path, PoolCommands, { workers: 2, serverOptions: { tls: SERVER } })
+      .listen();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => tlsExchange(path, "pid\n")));
+    assert.deepEqual(new Set(answers.map(Number)), new Set(pool.workerPids));
   });
 });
 

@@ -26,6 +26,11 @@ export class HandedSocket implements StreamSocket {
     this.remoteAddress = remoteAddress;
   }
 
+  /** The received socket itself (what a TLS engine takes over; its own addresses may be unknown). */
+  get received(): StreamSocket {
+    return this.#socket;
+  }
+
   attach(events: StreamSocketEvents): void {
     this.#socket.attach(events);
   }

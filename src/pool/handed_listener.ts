@@ -4,7 +4,17 @@
  *
  * @module
  */
-import type { SocketAddress, StreamListener, StreamSocket } from "../transport.ts";
+import { HandedSocket } from "../forking/handed_socket.ts";
+import type { TlsConfig } from "../tls/options.ts";
+import type {
+  SecuredSocket,
+  SocketAddress,
+  StreamListener,
+  StreamListenOptions,
+  StreamSocket,
+  TlsContext,
+  TlsSupport,
+} from "../transport.ts";
 
 /** A {@link StreamListener} fed by {@link HandedListener.push}. */
 export class HandedListener implements StreamListener {
@@ -44,5 +54,38 @@ export class HandedListener implements StreamListener {
     this.#waiting = null;
     waiting?.(null);
     return Promise.resolve();
+  }
+}
+
+/**
+ * The runtime's TLS support for a worker fed by its primary: it listens where `listenStream` says (the worker's
+ * {@link HandedListener}), and its contexts secure a handed connection by the socket it carries (the one a TLS
+ * engine can take over), the secured one keeping the addresses the primary saw.
+ */
+export function handedTlsSupport(
+  support: TlsSupport,
+  listenStream: (options: StreamListenOptions) => Promise<StreamListener>,
+): TlsSupport {
+  return {
+    listenStream,
+    createContext: async (config) => new HandedTlsContext(await support.createContext(config)),
+  };
+}
+
+class HandedTlsContext implements TlsContext {
+  readonly #context: TlsContext;
+
+  constructor(context: TlsContext) {
+    this.#context = context;
+  }
+
+  async secure(socket: StreamSocket, handshakeStart?: () => Uint8Array): Promise<SecuredSocket> {
+    if (!(socket instanceof HandedSocket)) return this.#context.secure(socket, handshakeStart);
+    const { socket: secured, info } = await this.#context.secure(socket.received, handshakeStart);
+    return { socket: new HandedSocket(secured, socket.localAddress, socket.remoteAddress), info };
+  }
+
+  update(config: TlsConfig): void {
+    this.#context.update(config);
   }
 }

@@ -121,11 +121,5 @@ export function settlePoolOptions(
   if (spread === "handOver" && kind === "udp") {
     throw new UnsupportedError("datagrams cannot be handed over: use reusePort (where available) or single");
   }
-  const tls = options.serverOptions?.tls;
-  if (spread === "handOver" && tls !== undefined && tls !== null) {
-    throw new UnsupportedError(
-      "tls in a pool whose primary hands connections over is not supported yet: terminate TLS in the load balancer",
-    );
-  }
   return { kind, serverAddress: checkedAddress, workers: spread === "single" ? 1 : workers, drainTimeout, spread };
 }

@@ -8,7 +8,7 @@ import type { RequestHandlerClass } from "../base_request_handler.ts";
 import { HandedSocket } from "../forking/handed_socket.ts";
 import { AsyncTCPServer, AsyncUDPServer, AsyncUnixStreamServer } from "../mixins/async.ts";
 import type { InetAddress, ParentChannel, Runtime, StreamListener, StreamSocket } from "../transport.ts";
-import { HandedListener } from "./handed_listener.ts";
+import { HandedListener, handedTlsSupport } from "./handed_listener.ts";
 import type { StartWorker, ToWorker } from "./protocol.ts";
 
 /** What every server of a worker can do. */
@@ -123,14 +123,16 @@ function workerRuntime(
   onHanded: (listener: HandedListener) => void,
 ): Runtime {
   if (message.spread !== "handOver") return runtime;
+  const listenStream = (): Promise<StreamListener> => {
+    const listener = new HandedListener(message.address);
+    onHanded(listener);
+    return Promise.resolve(listener);
+  };
+  // A TLS server listens through its TLS support: handed connections are plain, and their handshake is the worker's.
+  const tls = runtime.tls === undefined ? undefined : handedTlsSupport(runtime.tls, listenStream);
   return Object.create(runtime, {
-    listenStream: {
-      value: (): Promise<StreamListener> => {
-        const listener = new HandedListener(message.address);
-        onHanded(listener);
-        return Promise.resolve(listener);
-      },
-    },
+    listenStream: { value: listenStream },
+    tls: { value: tls },
     unixPathState: { value: () => Promise.resolve("absent") },
     removeFile: { value: () => Promise.resolve() },
   });
