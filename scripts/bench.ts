@@ -468,6 +468,26 @@ async function measure(
   }
 }
 
+/**
+ * Workloads whose figures are divided by each other (PROXY on ÷ off; memory with and without connections): measured
+ * in turns, round by round, so that a drift of the machine over the run weighs on both sides of the ratio alike.
+ */
+const MEASURED_IN_TURNS = [["connect", "proxyconnect"], ["pidle0", "pidle10k"]];
+
+/** The workloads in the order they run: one group at a time, the workloads of a group in turns. */
+function interleavedGroups(workloads: Workload[]): Workload[][] {
+  const groups: Workload[][] = [];
+  const placed = new Set<Workload>();
+  for (const workload of workloads) {
+    if (placed.has(workload)) continue;
+    const partners = MEASURED_IN_TURNS.find((names) => names.includes(workload.name)) ?? [workload.name];
+    const group = workloads.filter((w) => partners.includes(w.name));
+    for (const member of group) placed.add(member);
+    groups.push(group);
+  }
+  return groups;
+}
+
 /** The CPython class each mode is compared with. */
 const PYTHON_EQUIVALENT: Record<string, string> = {
   sync: "sync",
@@ -509,22 +529,23 @@ async function main(): Promise<void> {
   const all = contenders(options);
   const samples = new Map<string, Sample[]>();
   const key = (c: Contender, w: Workload) => `${c.name}|${w.name}`;
-  for (const workload of workloads) {
-    const field = all.filter((c) => applies(c, workload));
+  for (const group of interleavedGroups(workloads)) {
     for (let repeat = 0; repeat < options.repeats; repeat++) {
-      for (const contender of field) {
-        const sample = await measure(loadgens, contender, workload, options.seconds, options.warmup);
-        const list = samples.get(key(contender, workload)) ?? [];
-        list.push(sample);
-        samples.set(key(contender, workload), list);
-        const shown = sample.ok
-          ? `${fmt(sample.value, workload.unit === "MB/s" ? 1 : 0)} ${workload.unit}`
-          : `failed: ${sample.note}`;
-        console.log(
-          `  ${workload.name.padEnd(8)} #${repeat + 1} ${contender.name.padEnd(16)} ${shown}  cpu ${
-            fmt(sample.cpu * 100)
-          }%`,
-        );
+      for (const workload of group) {
+        for (const contender of all.filter((c) => applies(c, workload))) {
+          const sample = await measure(loadgens, contender, workload, options.seconds, options.warmup);
+          const list = samples.get(key(contender, workload)) ?? [];
+          list.push(sample);
+          samples.set(key(contender, workload), list);
+          const shown = sample.ok
+            ? `${fmt(sample.value, workload.unit === "MB/s" ? 1 : 0)} ${workload.unit}`
+            : `failed: ${sample.note}`;
+          console.log(
+            `  ${workload.name.padEnd(8)} #${repeat + 1} ${contender.name.padEnd(16)} ${shown}  cpu ${
+              fmt(sample.cpu * 100)
+            }%`,
+          );
+        }
       }
     }
   }
