@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { copyOut } from "./byte_pool.ts";
 import { LineTooLongError, SocketTimeoutError } from "./errors.ts";
 
 /** What a reader may ask of the side that feeds it: stop or restart the flow of bytes. */
@@ -33,6 +34,8 @@ const WASTE_ALLOWANCE = 1024;
 const LARGE_CHUNK = 4096;
 /** Up to this many bytes are moved or searched one by one: cheaper than the view that `set()` or `indexOf()` needs. */
 const BYTEWISE_LIMIT = 64;
+/** The most bytes left after a `skip()` in a runtime's chunk that are moved to a slab (see `copyOut`). */
+const SMALL_REST = 128;
 
 /**
  * The kinds of read, each with one numeric argument: a read is described by data rather than by a closure, so that
@@ -241,7 +244,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * arriving chunk. Empty when nothing is buffered.
    */
   peek(): Uint8Array {
-    return this.#start === this.#end ? EMPTY : this.#buffer.subarray(this.#start, this.#end);
+    const buffer = this.#buffer;
+    if (this.#start === this.#end) return EMPTY;
+    // A chunk held whole is its own view: a first subarray() of a runtime's fresh chunk costs more than a small copy.
+    if (this.#start === 0 && this.#end === buffer.length) return buffer;
+    return buffer.subarray(this.#start, this.#end);
   }
 
   /** Takes every buffered byte at once, without waiting: a copy the caller owns (empty when nothing is buffered). */
@@ -260,6 +267,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       this.#buffer = EMPTY;
       this.#start = this.#end = this.#scanned = 0;
       this.#owned = this.#lent = false;
+    } else if (!this.#owned && this.#end - next <= SMALL_REST) {
+      // What follows a header (a PROXY protocol line, say) in a runtime's chunk: moved to a slab of small copies, where
+      // reads take views of it at less cost than of that chunk.
+      this.#buffer = copyOut(this.#buffer, this.#end - next, next);
+      this.#scanned = Math.max(this.#scanned - next, 0);
+      this.#start = 0;
+      this.#end = this.#buffer.length;
+      this.#lent = false;
     } else {
       // As a read, with no view made: nothing is lent.
       this.#start = next;

@@ -18,20 +18,20 @@ let used = 0;
 const BYTEWISE_LIMIT = 128;
 
 /**
- * Copies the first `size` bytes of `source` into memory the caller may keep: a view of a shared slab for a small copy,
- * a fresh array otherwise. The source may be reused at once.
+ * Copies `size` bytes of `source`, from index `from`, into memory the caller may keep: a view of a shared slab for a
+ * small copy, a fresh array otherwise. The source may be reused at once.
  */
-export function copyOut(source: Uint8Array, size: number): Uint8Array {
+export function copyOut(source: Uint8Array, size: number, from = 0): Uint8Array {
   // Never slice(): on a Node Buffer that is a view.
-  if (size > POOLED_COPY_LIMIT) return new Uint8Array(source.subarray(0, size));
+  if (size > POOLED_COPY_LIMIT) return new Uint8Array(source.subarray(from, from + size));
   if (used + size > SLAB_SIZE) {
     slab = new Uint8Array(SLAB_SIZE);
     used = 0;
   }
   const start = used;
   if (size <= BYTEWISE_LIMIT) {
-    for (let i = 0; i < size; i++) slab[start + i] = source[i];
-  } else slab.set(source.subarray(0, size), start);
+    for (let i = 0; i < size; i++) slab[start + i] = source[from + i];
+  } else slab.set(source.subarray(from, from + size), start);
   used = start + size;
   return slab.subarray(start, used);
 }

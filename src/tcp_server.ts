@@ -405,7 +405,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     if ((this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] === true) {
       return [(connection) => (checkTrustedPeer(connection, settings), connection)];
     }
-    return [async (connection) => (await readProxyHeader(connection, settings), connection)];
+    return [(connection) => readProxyHeader(connection, settings).then(() => connection)];
   }
 
   /**

@@ -273,6 +273,24 @@ describe("BufferedReader: peek, skip and fill", () => {
     assert.equal(reader.skip(10), 0, "nothing left to drop");
   });
 
+  test("a header skipped in one chunk: the bytes after it are read as lines, and later chunks follow them", async () => {
+    for (const rest of ["hello\nwor", "x".repeat(127) + "\n", "y".repeat(300) + "\n"]) {
+      const reader = new BufferedReader();
+      const filled = reader.fill(1);
+      const chunk = new TextEncoder().encode(`PROXY TCP4 192.0.2.1 127.0.0.1 40000 8000\r\n${rest}`);
+      reader.push(chunk);
+      await filled;
+      assert.equal(reader.peek(), chunk, "a chunk held whole is shown as it is");
+      assert.equal(reader.skip(43), 43);
+      assert.equal(text(reader.peek()), rest);
+      reader.push(new TextEncoder().encode("ld\n"));
+      reader.end();
+      const lines: string[] = [];
+      for await (const line of reader) lines.push(text(line));
+      assert.deepEqual(lines, rest.startsWith("hello") ? ["hello\n", "world\n"] : [rest, "ld\n"]);
+    }
+  });
+
   test("fill() resolves with fewer bytes at end of input, rejects with the input's error, and times out", async () => {
     const ended = new BufferedReader();
     const short = ended.fill(10);

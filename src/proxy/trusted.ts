@@ -104,11 +104,18 @@ export function trustedProxies(entries: readonly string[] | null): TrustedPeerTe
     if (mapped) prefix -= 96;
     networks.push({ bytes, prefix });
   }
+  // Connections come from a few balancers: the last host's answer is kept, and its text not parsed again.
+  let lastHost = "";
+  let lastTrusted = false;
   return (peer) => {
     if (typeof peer === "string") return anyUnix || paths.has(peer);
     if (!Array.isArray(peer) || typeof peer[0] !== "string") return false;
-    const bytes = parseHost(peer[0]);
-    if (bytes === null) return false;
-    return networks.some((network) => contains(network, bytes));
+    const host = peer[0];
+    if (host === lastHost) return lastTrusted;
+    const bytes = parseHost(host);
+    const trusted = bytes !== null && networks.some((network) => contains(network, bytes));
+    lastHost = host;
+    lastTrusted = trusted;
+    return trusted;
   };
 }

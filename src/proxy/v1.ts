@@ -75,9 +75,9 @@ function readTcp4Line(bytes: Uint8Array, end: number, raw: Uint8Array): ProxyHea
   at += TCP4_FIELD.length;
   const lineEnd = end - 2;
   if ((at = readOctets(bytes, at, lineEnd)) < 0 || bytes[at++] !== SPACE) return null;
-  const source = `${FIELD[0]}.${FIELD[1]}.${FIELD[2]}.${FIELD[3]}`;
+  const source = SOURCE.text();
   if ((at = readOctets(bytes, at, lineEnd)) < 0 || bytes[at++] !== SPACE) return null;
-  const destination = `${FIELD[0]}.${FIELD[1]}.${FIELD[2]}.${FIELD[3]}`;
+  const destination = DESTINATION.text();
   if ((at = readNumber(bytes, at, lineEnd, 65535)) < 0 || bytes[at++] !== SPACE) return null;
   const sourcePort = FIELD[4];
   if ((at = readNumber(bytes, at, lineEnd, 65535)) !== lineEnd) return null;
@@ -91,6 +91,27 @@ function readTcp4Line(bytes: Uint8Array, end: number, raw: Uint8Array): ProxyHea
     raw,
   };
 }
+
+/**
+ * The text of the address last read into `FIELD[0..3]`, made again only when it differs from the one before: the
+ * destination of a balancer's headers is nearly always the same, and so, often, is a source.
+ */
+class LastAddress {
+  #octets = -1;
+  #text = "";
+
+  text(): string {
+    const octets = ((FIELD[0] << 24) | (FIELD[1] << 16) | (FIELD[2] << 8) | FIELD[3]) >>> 0;
+    if (octets !== this.#octets) {
+      this.#octets = octets;
+      this.#text = `${FIELD[0]}.${FIELD[1]}.${FIELD[2]}.${FIELD[3]}`;
+    }
+    return this.#text;
+  }
+}
+
+const SOURCE = new LastAddress();
+const DESTINATION = new LastAddress();
 
 /** Reads a dotted IPv4 literal (no leading zeros) into `FIELD[0..3]`; where it ended, or -1. */
 function readOctets(bytes: Uint8Array, at: number, limit: number): number {
