@@ -111,6 +111,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #pending: ReadKind = NONE;
   #pendingArg = 0;
   #resolve: ((value: unknown) => void) | null = null;
+  /** Reads parked so far: tells a read that waits still from one parked since. */
+  #parkings = 0;
   #reject: ((error: unknown) => void) | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The waiting line read's deadline (see {@link BufferedReader.lineTimeout}). */
@@ -164,8 +166,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       this.#owned = this.#lent = false;
     } else this.#append(chunk);
     if (pending !== NONE) {
+      const parkings = this.#parkings;
       this.#retry();
-      if (this.#pending !== NONE) {
+      // Still the same read (a callback read settled here may have parked another, which these bytes did not begin).
+      if (this.#pending !== NONE && this.#parkings === parkings) {
         this.#trim();
         this.#arrived = true;
         if (this.#lineTimer === undefined && this.lineTimeout !== null && pending !== READ && pending !== READ1) {
@@ -292,6 +296,23 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return this.#read(FILL, minimum) as Promise<number>;
   }
 
+  /**
+   * {@link BufferedReader.fill} by callback: `done(undefined, buffered)` or `done(error)`, called at once when the
+   * bytes are there already, else as they arrive (from inside {@link BufferedReader.push}), with no promise between:
+   * for a connection's preamble (a PROXY protocol header), which then hands the connection on in the same turn.
+   */
+  fillThen(minimum: number, done: (error: unknown, buffered: number) => void): void {
+    if (this.#pending !== NONE) return done(new Error("another read is already waiting on this reader"), 0);
+    let ready: unknown;
+    try {
+      ready = this.#attempt(FILL, minimum);
+    } catch (error) {
+      return done(error, 0);
+    }
+    if (ready !== undefined) return done(undefined, ready as number);
+    this.#park(FILL, minimum, (count) => done(undefined, count as number), (error) => done(error, 0));
+  }
+
   /** Iterates over lines (see {@link BufferedReader.readline}) until end of input. */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return {
@@ -354,29 +375,32 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     } catch (error) {
       return Promise.reject(error);
     }
+    return new Promise<unknown>((resolve, reject) => this.#park(kind, arg, resolve, reject));
+  }
+
+  /** Makes the read wait for bytes: it settles by `resolve` or `reject`, from `push()`, `end()` or a timer. */
+  #park(kind: ReadKind, arg: number, resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
     if (this.#end !== this.#start) this.#trim();
+    this.#pending = kind;
+    this.#pendingArg = arg;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#parkings++;
     const timeout = this.timeout;
-    const parked = new Promise<unknown>((resolve, reject) => {
-      this.#pending = kind;
-      this.#pendingArg = arg;
-      this.#resolve = resolve;
-      this.#reject = reject;
-      if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
-      // A line begun already (the bytes before it are here): its deadline runs from now.
-      const lineTimeout = this.lineTimeout;
-      if (
-        lineTimeout !== null && (kind === LINE || kind === LINE_STRICT || kind === NEXT_LINE) && this.#end > this.#start
-      ) {
-        this.#startLineDeadline(lineTimeout);
-      }
-      if (this.idleTimeout !== null) this.#startIdleTimer(this.idleTimeout);
-    });
+    if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
+    // A line begun already (the bytes before it are here): its deadline runs from now.
+    const lineTimeout = this.lineTimeout;
+    if (
+      lineTimeout !== null && (kind === LINE || kind === LINE_STRICT || kind === NEXT_LINE) && this.#end > this.#start
+    ) {
+      this.#startLineDeadline(lineTimeout);
+    }
+    if (this.idleTimeout !== null) this.#startIdleTimer(this.idleTimeout);
     // Resumed only once the read is parked: a source may push bytes from inside resume(), and they must reach it.
     if (this.#paused && this.#flow !== null) {
       this.#paused = false;
       this.#flow.resume();
     }
-    return parked;
   }
 
   /** Tries the parked read again; settles it when it completes or fails. */

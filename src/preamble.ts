@@ -15,6 +15,24 @@ import type { SocketAddress, StreamListener, StreamSocket } from "./transport.ts
  */
 export type ConnectionStage = (connection: Connection) => Connection | Promise<Connection>;
 
+/** A stage's callback form: `done(undefined, connection)` to go on, `done(error)` to refuse. */
+export type StageThen = (connection: Connection, done: (error: unknown, next?: Connection) => void) => void;
+
+const STAGE_THEN: unique symbol = Symbol("stage by callback");
+
+/**
+ * A stage written by callback, which the preamble runs as such: a connection that passes it goes on in the turn it
+ * passed (for a PROXY protocol header, the turn its bytes arrived), not some promise turns later. Called as a plain
+ * {@link ConnectionStage} (by an override of `connectionStages()`, say), it returns a promise as any stage does.
+ */
+export function callbackStage(then: StageThen): ConnectionStage {
+  const stage = (connection: Connection) =>
+    new Promise<Connection>((resolve, reject) =>
+      then(connection, (error, next) => error === undefined ? resolve(next!) : reject(error))
+    );
+  return Object.assign(stage, { [STAGE_THEN]: then });
+}
+
 /** Called with each connection a stage refused, and why. */
 export type RejectionSink = (connection: Connection, error: unknown) => void;
 
@@ -42,7 +60,7 @@ export class PreparedConnections {
   #arrive = (socket: StreamSocket | null): void => {
     if (socket === null) return this.#listenerEnded();
     if (this.#ended) socket.abort();
-    else void this.#prepare(new Connection(socket));
+    else this.#prepare(new Connection(socket));
   };
   #ended = false;
 
@@ -112,8 +130,10 @@ export class PreparedConnections {
   /** Stops: connections still in their stages, or ready and not taken, are reset; a waiting `next()` gets `null`. */
   close(): void {
     this.#ended = true;
-    for (const connection of this.#preparing) connection.abort();
+    // Forgotten first: an abort may end a stage at once (by callback), and a closed server's connections are no refusal.
+    const preparing = [...this.#preparing];
     this.#preparing.clear();
+    for (const connection of preparing) connection.abort();
     for (const [connection] of this.#ready.splice(0)) connection.abort();
     this.#settle(null);
   }
@@ -143,32 +163,87 @@ export class PreparedConnections {
     if (this.#preparing.size === 0) this.#settle(null);
   }
 
-  async #prepare(accepted: Connection): Promise<void> {
+  #prepare(accepted: Connection): void {
     this.#preparing.add(accepted);
-    let connection = accepted;
+    this.#runStages(accepted, accepted, 0);
+  }
+
+  /**
+   * Runs what comes after a connection's stages, which may be called from a socket's own callback: what it throws is
+   * the server's failure, thrown again on its own (as a failed promise was), not the socket's or this loop's.
+   */
+  #isolated(run: () => void): void {
     try {
-      for (const stage of this.#stages) connection = await stage(connection);
+      run();
     } catch (error) {
-      if (!this.#preparing.delete(accepted)) return; // closed meanwhile
-      connection.abort();
-      if (connection !== accepted) accepted.abort();
-      this.#rejected(connection, error);
-      if (this.#ended && this.#preparing.size === 0) this.#settle(null);
-      return;
+      queueMicrotask(() => {
+        throw error;
+      });
     }
+  }
+
+  /** Runs the stages from `index` on: synchronous ones and those by callback in this turn, promised ones after. */
+  #runStages(accepted: Connection, connection: Connection, index: number): void {
+    const stages = this.#stages;
+    while (index < stages.length) {
+      const stage = stages[index++] as ConnectionStage & { [STAGE_THEN]?: StageThen };
+      const then = stage[STAGE_THEN];
+      if (then !== undefined) {
+        const next = index;
+        try {
+          then(connection, (error, passed) => {
+            if (error !== undefined) this.#refused(accepted, connection, error);
+            else this.#runStages(accepted, passed!, next);
+          });
+        } catch (error) {
+          this.#refused(accepted, connection, error);
+        }
+        return;
+      }
+      let result: Connection | Promise<Connection>;
+      try {
+        result = stage(connection);
+      } catch (error) {
+        return this.#refused(accepted, connection, error);
+      }
+      if (!(result instanceof Connection)) {
+        const next = index;
+        const current = connection;
+        Promise.resolve(result).then(
+          (passed) => this.#runStages(accepted, passed, next),
+          (error) => this.#refused(accepted, current, error),
+        );
+        return;
+      }
+      connection = result;
+    }
+    this.#passed(accepted, connection);
+  }
+
+  #refused(accepted: Connection, connection: Connection, error: unknown): void {
+    if (!this.#preparing.delete(accepted)) return; // closed meanwhile
+    connection.abort();
+    if (connection !== accepted) accepted.abort();
+    this.#isolated(() => this.#rejected(connection, error));
+    if (this.#ended && this.#preparing.size === 0) this.#settle(null);
+  }
+
+  #passed(accepted: Connection, connection: Connection): void {
     if (!this.#preparing.delete(accepted)) {
       connection.abort();
       return;
     }
-    if (!this.#admit(connection)) {
-      if (connection !== accepted) accepted.abort();
-      if (this.#ended && this.#preparing.size === 0) this.#settle(null);
-      return;
-    }
-    const entry: RequestEntry<Connection, SocketAddress> = [connection, connection.clientAddress];
-    if (this.#waiter !== null) this.#settle(entry);
-    else if (this.#sink !== null) this.#sink(entry);
-    else this.#ready.push(entry);
+    this.#isolated(() => {
+      if (!this.#admit(connection)) {
+        if (connection !== accepted) accepted.abort();
+        if (this.#ended && this.#preparing.size === 0) this.#settle(null);
+        return;
+      }
+      const entry: RequestEntry<Connection, SocketAddress> = [connection, connection.clientAddress];
+      if (this.#waiter !== null) this.#settle(entry);
+      else if (this.#sink !== null) this.#sink(entry);
+      else this.#ready.push(entry);
+    });
   }
 
   #settle(entry: RequestEntry<Connection, SocketAddress> | null): void {

@@ -10,9 +10,14 @@ import { formatAddress } from "./address.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
 import { ConnectionLimitError, ServerStateError, UnsupportedError } from "./errors.ts";
-import { type ConnectionStage, PreparedConnections } from "./preamble.ts";
+import { callbackStage, type ConnectionStage, PreparedConnections } from "./preamble.ts";
 import { ProxyProtocolError } from "./proxy/errors.ts";
-import { checkProxyProtocol, checkTrustedPeer, type ProxyProtocolOptions, readProxyHeader } from "./proxy/options.ts";
+import {
+  checkProxyProtocol,
+  checkTrustedPeer,
+  type ProxyProtocolOptions,
+  readProxyHeaderThen,
+} from "./proxy/options.ts";
 import { TlsHandshakeError } from "./tls/errors.ts";
 import { FailureLog } from "./tls/failure_log.ts";
 import { TlsListener } from "./tls/listener.ts";
@@ -405,7 +410,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     if ((this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] === true) {
       return [(connection) => (checkTrustedPeer(connection, settings), connection)];
     }
-    return [(connection) => readProxyHeader(connection, settings).then(() => connection)];
+    return [
+      callbackStage((connection, done) =>
+        readProxyHeaderThen(connection, settings, (error) => done(error, connection))
+      ),
+    ];
   }
 
   /**

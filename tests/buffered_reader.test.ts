@@ -5,6 +5,7 @@ import process from "node:process";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { BufferedReader, type FlowControl } from "../handlers.ts";
+import { sleep } from "./_helpers.ts";
 
 /** One read, as data: `readline()`, `readline(limit)`, `read(size)`, or the next step of `for await`. */
 type Op =
@@ -289,6 +290,35 @@ describe("BufferedReader: peek, skip and fill", () => {
       for await (const line of reader) lines.push(text(line));
       assert.deepEqual(lines, rest.startsWith("hello") ? ["hello\n", "world\n"] : [rest, "ld\n"]);
     }
+  });
+
+  test("fillThen() calls back at once when the bytes are there, else from push(); a read it starts keeps its timers", async () => {
+    const reader = new BufferedReader();
+    reader.push(Uint8Array.of(1, 2));
+    const calls: Array<[unknown, number]> = [];
+    reader.fillThen(2, (error, buffered) => calls.push([error, buffered]));
+    assert.deepEqual(calls, [[undefined, 2]], "at once");
+    reader.skip(2);
+    reader.lineTimeout = 30;
+    let line: Promise<Uint8Array> | undefined;
+    reader.fillThen(3, (error, buffered) => {
+      calls.push([error, buffered]);
+      reader.skip(buffered);
+      line = reader.readline(); // parked from inside push(): no byte of its line has arrived
+    });
+    reader.push(Uint8Array.of(3, 4, 5));
+    assert.deepEqual(calls[1], [undefined, 3], "from push(), in the same turn");
+    await sleep(80);
+    let settled = false;
+    void line!.then(() => (settled = true), () => (settled = true));
+    await sleep(0);
+    assert.equal(settled, false, "the new read's line deadline did not start: it began no line");
+    reader.push(new TextEncoder().encode("ok\n"));
+    assert.equal(text(await line!), "ok\n");
+    const failed = new BufferedReader();
+    failed.fillThen(1, (error, buffered) => calls.push([error, buffered]));
+    failed.fail(new Error("reset by peer"));
+    assert.match(String(calls[2][0]), /reset by peer/);
   });
 
   test("fill() resolves with fewer bytes at end of input, rejects with the input's error, and times out", async () => {

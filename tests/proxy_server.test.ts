@@ -8,6 +8,7 @@ import {
   AsyncTCPServer,
   AsyncUnixStreamServer,
   type Connection,
+  type ConnectionStage,
   encodeProxyHeader,
   ForkingTCPServer,
   ForkingUnixStreamServer,
@@ -520,6 +521,38 @@ describe("PROXY protocol: what a server refuses, and what it accepts", () => {
       await assert.rejects(server.listen(), message);
       assert.equal(server.closed, true);
     }
+  });
+
+  test("connectionStages() overridden: stages after the header's, synchronous or not, see it and may refuse", async () => {
+    const seen: string[] = [];
+    class Staged extends AsyncTCPServer {
+      override proxyProtocol: ProxyProtocolOptions = { versions: ["v1"] };
+      override connectionStages(): ConnectionStage[] {
+        return [
+          ...super.connectionStages(),
+          (connection) => {
+            const source = connection.proxyHeader?.source;
+            if (Array.isArray(source) && source[0] === "192.0.2.66") throw new Error("banned client");
+            return connection;
+          },
+          async (connection) => {
+            await sleep(5);
+            seen.push(String((connection.proxyHeader?.source as [string, number])[0]));
+            return connection;
+          },
+        ];
+      }
+    }
+    await serving(new Staged(["127.0.0.1", 0], ProxyReport), async (server) => {
+      const rejected = recordRejections(server);
+      const reply = await talk(server.serverAddress, [V1 + "hello\n"]);
+      assert.deepEqual(reportOf(reply).report.client, ["203.0.113.7", 40001]);
+      assert.equal(reportOf(reply).echoed, "hello\n");
+      const banned = await talk(server.serverAddress, ["PROXY TCP4 192.0.2.66 198.51.100.1 40001 443\r\nhello\n"]);
+      assert.equal(banned.received, "");
+      assert.deepEqual(rejected.map(({ error }) => String(error)), ["Error: banned client"]);
+      assert.deepEqual(seen, ["203.0.113.7"]);
+    });
   });
 
   test("as a subclass field; and closing the server resets connections still sending their header", async () => {

@@ -107,46 +107,78 @@ export function checkTrustedPeer(connection: Connection, settings: ProxyProtocol
  *
  * @throws {ProxyProtocolError} when the header is invalid, late, cut short, or from an untrusted peer
  */
-export async function readProxyHeader(connection: Connection, settings: ProxyProtocolSettings): Promise<ProxyHeader> {
-  checkTrustedPeer(connection, settings);
+export function readProxyHeader(connection: Connection, settings: ProxyProtocolSettings): Promise<ProxyHeader> {
+  return new Promise((resolve, reject) => {
+    readProxyHeaderThen(
+      connection,
+      settings,
+      (error, header) => error === undefined ? resolve(header!) : reject(error),
+    );
+  });
+}
+
+/**
+ * {@link readProxyHeader} by callback: `done(undefined, header)` or `done(error)`, in the turn the header's last bytes
+ * arrive (usually the connection's first chunk), with no promise between them and the connection's next step.
+ */
+export function readProxyHeaderThen(
+  connection: Connection,
+  settings: ProxyProtocolSettings,
+  done: (error: unknown, header?: ProxyHeader) => void,
+): void {
+  try {
+    checkTrustedPeer(connection, settings);
+  } catch (error) {
+    return done(error);
+  }
   const reader = connection.reader;
   const savedTimeout = reader.timeout;
   // One queue's timer watches the whole header of every connection with these settings (most arrive in time).
   const deadline = deadlinesFor(settings).add(reader);
   reader.timeout = null;
-  try {
-    // The header is looked at where it is buffered, and only its own bytes are taken: what follows stays in the
-    // reader, for the handler. Usually it arrives whole, with the first bytes of data: one wait, one look.
-    let need = 1;
+  const finish = (error: unknown, header?: ProxyHeader): void => {
+    deadline.cancel();
+    reader.timeout = savedTimeout;
+    done(error, header);
+  };
+  let need = 1;
+  const filled = (error: unknown, buffered: number): void => {
+    if (error !== undefined) {
+      const timedOut = deadline.expired || error instanceof SocketTimeoutError;
+      return finish(timedOut ? late(settings.headerTimeout, reader.buffered) : endedEarly(reader.buffered, error));
+    }
+    if (deadline.expired) return finish(late(settings.headerTimeout, buffered));
+    if (buffered < need) return finish(endedEarly(buffered));
+    look();
+  };
+  // The header is looked at where it is buffered, and only its own bytes are taken: what follows stays in the
+  // reader, for the handler. Usually it arrives whole, with the first bytes of data: one wait, one look.
+  const look = (): void => {
     for (;;) {
-      let buffered = reader.buffered;
-      if (buffered < need) {
-        try {
-          buffered = await reader.fill(need);
-        } catch (error) {
-          if (deadline.expired || error instanceof SocketTimeoutError) {
-            throw late(settings.headerTimeout, reader.buffered);
-          }
-          throw endedEarly(reader.buffered, error);
-        }
-        if (deadline.expired) throw late(settings.headerTimeout, buffered);
-        if (buffered < need) throw endedEarly(buffered);
+      const buffered = reader.buffered;
+      if (buffered < need) return reader.fillThen(need, filled);
+      let found;
+      try {
+        found = examineWith(reader.peek(), settings.parse);
+      } catch (error) {
+        return finish(error);
       }
-      const found = examineWith(reader.peek(), settings.parse);
       if ("header" in found) {
         deadline.cancel();
         reader.skip(found.length);
-        connection.proxyHeader = found.header;
-        if (reader.buffered === 0 && isOwnConnection(found.header, connection)) await refuseReset(connection);
-        return found.header;
+        const header = found.header;
+        connection.proxyHeader = header;
+        if (reader.buffered === 0 && isOwnConnection(header, connection)) {
+          refuseReset(connection).then(() => finish(undefined, header), (error) => finish(error));
+          return;
+        }
+        return finish(undefined, header);
       }
       // A v1 line ends at its CRLF, anywhere up to `need`: one more byte may end it.
       need = found.line ? buffered + 1 : found.need;
     }
-  } finally {
-    deadline.cancel();
-    reader.timeout = savedTimeout;
-  }
+  };
+  look();
 }
 
 /**
