@@ -4,7 +4,8 @@
  * @module
  */
 import { copyOut } from "./byte_pool.ts";
-import { LineTooLongError, SocketTimeoutError } from "./errors.ts";
+import { LineTooLongError } from "./errors.ts";
+import { ReadDeadlines } from "./read_deadlines.ts";
 
 /** What a reader may ask of the side that feeds it: stop or restart the flow of bytes. */
 export interface FlowControl {
@@ -114,12 +115,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   /** Reads parked so far: tells a read that waits still from one parked since. */
   #parkings = 0;
   #reject: ((error: unknown) => void) | null = null;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  /** The waiting line read's deadline (see {@link BufferedReader.lineTimeout}). */
-  #lineTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The waiting read's idle timer (see {@link BufferedReader.idleTimeout}), and whether bytes came since it started. */
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  #arrived = false;
+  /** The waiting read's timers (`timeout`, `lineTimeout`, `idleTimeout`), made when first needed. */
+  #deadlines: ReadDeadlines | null = null;
 
   /**
    * Makes an empty reader; bytes come through {@link BufferedReader.push}.
@@ -171,10 +168,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       // Still the same read (a callback read settled here may have parked another, which these bytes did not begin).
       if (this.#pending !== NONE && this.#parkings === parkings) {
         this.#trim();
-        this.#arrived = true;
-        if (this.#lineTimer === undefined && this.lineTimeout !== null && pending !== READ && pending !== READ1) {
-          this.#startLineDeadline(this.lineTimeout);
-        }
+        const lineTimeout = pending !== READ && pending !== READ1 ? this.lineTimeout : null;
+        if (lineTimeout !== null || this.#deadlines !== null) this.#deadlinesOf().arrived(lineTimeout);
       }
     } else if (
       this.#flow !== null && !this.#paused && (this.#owned ? this.#buffer.length : this.#end) >= HIGH_WATER_MARK
@@ -386,16 +381,13 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#parkings++;
-    const timeout = this.timeout;
-    if (timeout !== null) this.#timer = setTimeout(() => this.#settle(new SocketTimeoutError(timeout)), timeout);
+    const { timeout, idleTimeout } = this;
     // A line begun already (the bytes before it are here): its deadline runs from now.
-    const lineTimeout = this.lineTimeout;
-    if (
-      lineTimeout !== null && (kind === LINE || kind === LINE_STRICT || kind === NEXT_LINE) && this.#end > this.#start
-    ) {
-      this.#startLineDeadline(lineTimeout);
+    const lineBegun = (kind === LINE || kind === LINE_STRICT || kind === NEXT_LINE) && this.#end > this.#start;
+    const lineTimeout = lineBegun ? this.lineTimeout : null;
+    if (timeout !== null || lineTimeout !== null || idleTimeout !== null) {
+      this.#deadlinesOf().start(timeout, lineTimeout, idleTimeout);
     }
-    if (this.idleTimeout !== null) this.#startIdleTimer(this.idleTimeout);
     // Resumed only once the read is parked: a source may push bytes from inside resume(), and they must reach it.
     if (this.#paused && this.#flow !== null) {
       this.#paused = false;
@@ -415,32 +407,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     if (ready !== undefined) this.#settle(undefined, ready);
   }
 
-  #startLineDeadline(lineTimeout: number): void {
-    this.#lineTimer = setTimeout(() => {
-      this.#lineTimer = undefined;
-      this.#settle(new SocketTimeoutError(lineTimeout, `line not complete ${lineTimeout} ms after its first byte`));
-    }, lineTimeout);
-  }
-
-  /** Fails the waiting read once `idleTimeout` passes with no byte arriving; a timer per wait, not per byte. */
-  #startIdleTimer(idleTimeout: number): void {
-    this.#arrived = false;
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      if (this.#arrived) this.#startIdleTimer(idleTimeout);
-      else this.#settle(new SocketTimeoutError(idleTimeout, `no byte received for ${idleTimeout} ms`));
-    }, idleTimeout);
+  #deadlinesOf(): ReadDeadlines {
+    return this.#deadlines ??= new ReadDeadlines((error) => this.#settle(error));
   }
 
   #settle(error: unknown, value?: unknown): void {
     const resolve = this.#resolve!;
     const reject = this.#reject!;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#lineTimer !== undefined) clearTimeout(this.#lineTimer);
-    this.#lineTimer = undefined;
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
+    this.#deadlines?.clear();
     this.#pending = NONE;
     this.#resolve = this.#reject = null;
     if (error !== undefined) reject(error);
