@@ -51,6 +51,8 @@ type ReadKind =
   | typeof READ1
   | typeof NEXT_LINE
   | typeof FILL;
+/** What a read returns from the buffer now (see `#attempt`), or `undefined` when it needs more bytes. */
+type Attempt = Uint8Array | IteratorResult<Uint8Array> | number | undefined;
 
 /**
  * A buffered reader, the `rfile` of stream and datagram handlers. Python's `BufferedReader` methods, returning
@@ -112,8 +114,6 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #pending: ReadKind = NONE;
   #pendingArg = 0;
   #resolve: ((value: unknown) => void) | null = null;
-  /** Reads parked so far: tells a read that waits still from one parked since. */
-  #parkings = 0;
   #reject: ((error: unknown) => void) | null = null;
   /** The waiting read's timers (`timeout`, `lineTimeout`, `idleTimeout`), made when first needed. */
   #deadlines: ReadDeadlines | null = null;
@@ -163,10 +163,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       this.#owned = this.#lent = false;
     } else this.#append(chunk);
     if (pending !== NONE) {
-      const parkings = this.#parkings;
+      const waiting = this.#resolve;
       this.#retry();
       // Still the same read (a callback read settled here may have parked another, which these bytes did not begin).
-      if (this.#pending !== NONE && this.#parkings === parkings) {
+      if (this.#pending !== NONE && this.#resolve === waiting) {
         this.#trim();
         const lineTimeout = pending !== READ && pending !== READ1 ? this.lineTimeout : null;
         if (lineTimeout !== null || this.#deadlines !== null) this.#deadlinesOf().arrived(lineTimeout);
@@ -297,10 +297,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * for a connection's preamble (a PROXY protocol header), which then hands the connection on in the same turn.
    */
   fillThen(minimum: number, done: (error: unknown, buffered: number) => void): void {
-    if (this.#pending !== NONE) return done(new Error("another read is already waiting on this reader"), 0);
     let ready: unknown;
     try {
-      ready = this.#attempt(FILL, minimum);
+      ready = this.#attemptNow(FILL, minimum);
     } catch (error) {
       return done(error, 0);
     }
@@ -316,7 +315,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   /** What a read of `kind` returns from the buffer now, or `undefined` when it needs more bytes. */
-  #attempt(kind: ReadKind, arg: number): Uint8Array | IteratorResult<Uint8Array> | number | undefined {
+  #attempt(kind: ReadKind, arg: number): Attempt {
     switch (kind) {
       case LINE_STRICT:
         return this.#lineIfReady(arg, true);
@@ -363,14 +362,19 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * from `push()`, so a read costs one promise and one hop whether or not it had to wait.
    */
   #read(kind: ReadKind, arg: number): Promise<unknown> {
-    if (this.#pending !== NONE) return Promise.reject(new Error("another read is already waiting on this reader"));
     try {
-      const ready = this.#attempt(kind, arg);
+      const ready = this.#attemptNow(kind, arg);
       if (ready !== undefined) return Promise.resolve(ready);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise<unknown>((resolve, reject) => this.#park(kind, arg, resolve, reject));
+  }
+
+  /** `#attempt()` for a new read: throws while another read waits (one at a time). */
+  #attemptNow(kind: ReadKind, arg: number): Attempt {
+    if (this.#pending !== NONE) throw new Error("another read is already waiting on this reader");
+    return this.#attempt(kind, arg);
   }
 
   /** Makes the read wait for bytes: it settles by `resolve` or `reject`, from `push()`, `end()` or a timer. */
@@ -380,7 +384,6 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     this.#pendingArg = arg;
     this.#resolve = resolve;
     this.#reject = reject;
-    this.#parkings++;
     const { timeout, idleTimeout } = this;
     // A line begun already (the bytes before it are here): its deadline runs from now.
     const lineBegun = (kind === LINE || kind === LINE_STRICT || kind === NEXT_LINE) && this.#end > this.#start;

@@ -10,14 +10,9 @@ import { formatAddress } from "./address.ts";
 import { prepareUnixPath, resolveInetAddress } from "./bind_address.ts";
 import { Connection } from "./connection.ts";
 import { ConnectionLimitError, ServerStateError, UnsupportedError } from "./errors.ts";
-import { callbackStage, type ConnectionStage, PreparedConnections } from "./preamble.ts";
+import { type ConnectionStage, PreparedConnections } from "./preamble.ts";
 import { ProxyProtocolError } from "./proxy/errors.ts";
-import {
-  checkProxyProtocol,
-  checkTrustedPeer,
-  type ProxyProtocolOptions,
-  readProxyHeaderThen,
-} from "./proxy/options.ts";
+import { type ProxyProtocolOptions, proxyProtocolStages } from "./proxy/options.ts";
 import { TlsHandshakeError } from "./tls/errors.ts";
 import { FailureLog } from "./tls/failure_log.ts";
 import { TlsListener } from "./tls/listener.ts";
@@ -222,7 +217,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     if (config !== null && tlsSupport === undefined) {
       throw new UnsupportedError(`TLS is not available with the ${runtime.name} runtime adapter`);
     }
-    const here = (this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] !== true;
+    const here = this.#readsHere;
     const context = config === null || !here ? null : await tlsSupport!.createContext(config);
     if (config !== null && context === null) await checkTlsConfig(tlsSupport!, config);
     const listen = tlsSupport !== undefined && here
@@ -394,6 +389,11 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
     return true;
   }
 
+  /** Whether connections are read here (TLS handshake, PROXY header), not handed on unread to a child process. */
+  get #readsHere(): boolean {
+    return (this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] !== true;
+  }
+
   /**
    * The steps each accepted connection goes through before it becomes a request (before `verifyRequest()`), in
    * order: reading the PROXY protocol header when {@link TCPServer.proxyProtocol} is set. Called once, when binding.
@@ -401,20 +401,7 @@ export class TCPServer<ServerAddress extends SocketAddress = InetAddress>
    * the error goes to {@link TCPServer.handleRejectedConnection}. Override to add a step after these (call `super`).
    */
   connectionStages(): ConnectionStage[] {
-    const options = this.proxyProtocol;
-    if (options === null || options === undefined) return [];
-    if (typeof options !== "object") {
-      throw new TypeError(`proxyProtocol must be an options object or null, got ${typeof options}`);
-    }
-    const settings = checkProxyProtocol(options);
-    if ((this as { [CONNECTIONS_HANDED_ON_UNREAD]?: boolean })[CONNECTIONS_HANDED_ON_UNREAD] === true) {
-      return [(connection) => (checkTrustedPeer(connection, settings), connection)];
-    }
-    return [
-      callbackStage((connection, done) =>
-        readProxyHeaderThen(connection, settings, (error) => done(error, connection))
-      ),
-    ];
+    return proxyProtocolStages(this.proxyProtocol, this.#readsHere);
   }
 
   /**

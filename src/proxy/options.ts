@@ -9,6 +9,7 @@ import { DeadlineQueue } from "../deadline_queue.ts";
 import { SocketTimeoutError } from "../errors.ts";
 import type { SocketAddress } from "../transport.ts";
 import { formatAddress } from "../address.ts";
+import { callbackStage, type ConnectionStage } from "../preamble.ts";
 import { ProxyProtocolError } from "./errors.ts";
 import type { ProxyHeader, ProxyVersion } from "./header.ts";
 import { type CheckedParseOptions, checkParseOptions, endedEarly, examineWith } from "./parser.ts";
@@ -93,6 +94,29 @@ export function checkTrustedPeer(connection: Connection, settings: ProxyProtocol
     "untrusted-peer",
     `${formatAddress(peer)} is not a trusted proxy (proxyProtocol.trustedProxies): it may not send a PROXY header`,
   );
+}
+
+/**
+ * The connection stages of a stream server's `proxyProtocol` option: none without it; reading the header where the
+ * connection is served (`readsHere`); only the trusted-peer check where connections are handed on unread (a forking
+ * parent, whose child reads the header).
+ *
+ * @throws {TypeError} when the option is not an options object or null, or an entry is malformed
+ * @throws {RangeError} as {@link checkProxyProtocol} does
+ */
+export function proxyProtocolStages(
+  options: ProxyProtocolOptions | null | undefined,
+  readsHere: boolean,
+): ConnectionStage[] {
+  if (options === null || options === undefined) return [];
+  if (typeof options !== "object") {
+    throw new TypeError(`proxyProtocol must be an options object or null, got ${typeof options}`);
+  }
+  const settings = checkProxyProtocol(options);
+  if (!readsHere) return [(connection) => (checkTrustedPeer(connection, settings), connection)];
+  return [
+    callbackStage((connection, done) => readProxyHeaderThen(connection, settings, (error) => done(error, connection))),
+  ];
 }
 
 /**
